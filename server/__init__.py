@@ -1,0 +1,3 @@
+"""FieldCRM: customer management for field sales."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,76 @@
+"""Accounts: the customers, companies or people, that a rep owns."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.db import Base, Record, SoftDelete
+
+
+class AccountKind(enum.StrEnum):
+    COMPANY = "company"
+    PERSON = "person"
+
+
+class Account(Record, SoftDelete, Base):
+    __tablename__ = "accounts"
+
+    kind: Mapped[str] = mapped_column(String(16), default=AccountKind.COMPANY)
+    name: Mapped[str] = mapped_column(String(200))
+    reading: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    mobile: Mapped[str | None] = mapped_column(String(20))
+    fax: Mapped[str | None] = mapped_column(String(20))
+    email: Mapped[str | None] = mapped_column(String(254))
+    postal_code: Mapped[str | None] = mapped_column(String(7))
+    prefecture: Mapped[str | None] = mapped_column(String(10))
+    city: Mapped[str | None] = mapped_column(String(100))
+    address: Mapped[str | None] = mapped_column(String(300))
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    notes: Mapped[str | None] = mapped_column(Text)
+    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Derived: kept up to date by visits; changing them never bumps the version.
+    last_contact_at: Mapped[datetime | None]
+    search_key: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (Index("ix_accounts_owner_live", "owner_id", "deleted_at"),)
+
+    def public(self) -> dict[str, Any]:
+        """The account under its JSON names."""
+        return {
+            "id": self.id,
+            "version": self.version,
+            **{name: getattr(self, name) for name in EDITABLE},
+            "last_contact_at": self.last_contact_at,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "deleted_at": self.deleted_at,
+        }
+
+
+EDITABLE = (
+    "kind",
+    "name",
+    "reading",
+    "phone",
+    "mobile",
+    "fax",
+    "email",
+    "postal_code",
+    "prefecture",
+    "city",
+    "address",
+    "owner_id",
+    "tags",
+    "notes",
+    "fields",
+)

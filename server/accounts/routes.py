@@ -1,0 +1,90 @@
+"""The accounts API."""
+
+from __future__ import annotations
+
+import uuid
+
+from litestar import Response, Router, delete, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.accounts.schemas import AccountIn, AccountOut, AccountPage
+from server.accounts.service import AccountService
+from server.auth.scope import Actor
+from server.web.api import created, out, provided
+
+
+@get("/")
+async def list_accounts(
+    db: NamedDependency[AsyncSession],
+    actor: NamedDependency[Actor],
+    q: FromQuery[str | None] = None,
+    cursor: FromQuery[str | None] = None,
+    limit: FromQuery[int | None] = None,
+) -> AccountPage:
+    """The caller's accounts by name; with ``q``, those matching a search."""
+    page = await AccountService(db, actor).list(q=q, cursor=cursor, limit=limit)
+    return AccountPage([out(AccountOut, a) for a in page.items], page.next_cursor)
+
+
+@post("/")
+async def create_account(
+    db: NamedDependency[AsyncSession], actor: NamedDependency[Actor], data: JSONBody[AccountIn]
+) -> Response[AccountOut]:
+    """Create an account; sending the same ``id`` again answers the account already made."""
+    account, new = await AccountService(db, actor).create(provided(data))
+    return created(AccountOut, account, new=new)
+
+
+@get("/{account_id:uuid}")
+async def get_account(
+    db: NamedDependency[AsyncSession],
+    actor: NamedDependency[Actor],
+    account_id: FromPath[uuid.UUID],
+) -> AccountOut:
+    return out(AccountOut, await AccountService(db, actor).get(account_id))
+
+
+@patch("/{account_id:uuid}")
+async def update_account(
+    db: NamedDependency[AsyncSession],
+    actor: NamedDependency[Actor],
+    account_id: FromPath[uuid.UUID],
+    data: JSONBody[AccountIn],
+) -> AccountOut:
+    """Change fields, based on ``version``; 409 names fields someone else changed meanwhile."""
+    return out(AccountOut, await AccountService(db, actor).update(account_id, provided(data)))
+
+
+@delete("/{account_id:uuid}", status_code=200)
+async def delete_account(
+    db: NamedDependency[AsyncSession],
+    actor: NamedDependency[Actor],
+    account_id: FromPath[uuid.UUID],
+) -> AccountOut:
+    """Move the account to the bin; ``POST …/restore`` brings it back."""
+    return out(AccountOut, await AccountService(db, actor).delete(account_id))
+
+
+@post("/{account_id:uuid}/restore", status_code=200)
+async def restore_account(
+    db: NamedDependency[AsyncSession],
+    actor: NamedDependency[Actor],
+    account_id: FromPath[uuid.UUID],
+) -> AccountOut:
+    return out(AccountOut, await AccountService(db, actor).restore(account_id))
+
+
+api = Router(
+    "/api/accounts",
+    route_handlers=[
+        list_accounts,
+        create_account,
+        get_account,
+        update_account,
+        delete_account,
+        restore_account,
+    ],
+    tags=["accounts"],
+)

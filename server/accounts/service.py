@@ -1,0 +1,259 @@
+"""Every read and write of accounts, for every channel."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.accounts.models import EDITABLE, Account, AccountKind
+from server.accounts.searchkey import account_search_key
+from server.auth.models import Role, User
+from server.auth.scope import Actor, visible_accounts
+from server.contacts.models import Contact
+from server.db import utcnow
+from server.errors import NotFound, ValidationFailed
+from server.i18n import _l
+from server.normalize import parse_query, phone_query_variants
+from server.paging import Page, keyset_page, offset_page
+from server.records import (
+    base_version,
+    find_for_create,
+    id_for_create,
+    insert_record,
+    record_audit,
+    update_record,
+)
+from server.validation import REQUIRED, BadValue, Reader, parse_uuid
+
+ENTITY = "account"
+
+
+class AccountService:
+    def __init__(self, session: AsyncSession, actor: Actor) -> None:
+        self.session = session
+        self.actor = actor
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def _visible(self, *, include_deleted: bool = False) -> Select[tuple[Account]]:
+        stmt = select(Account).where(visible_accounts(self.actor))
+        return stmt if include_deleted else stmt.where(Account.deleted_at.is_(None))
+
+    async def get(self, account_id: uuid.UUID, *, include_deleted: bool = False) -> Account:
+        """The account, if the actor may see it; otherwise `NotFound`."""
+        account = await self.session.scalar(
+            self._visible(include_deleted=include_deleted).where(Account.id == account_id)
+        )
+        if account is None:
+            raise NotFound(ENTITY)
+        return account
+
+    async def list(
+        self, *, q: str | None = None, cursor: str | None = None, limit: int | None = None
+    ) -> Page[Account]:
+        """The actor's accounts by name, or those matching a search."""
+        if q and q.strip():
+            return await offset_page(self.session, self._search(q), cursor=cursor, limit=limit)
+        return await keyset_page(
+            self.session,
+            self._visible(),
+            key=Account.name,
+            id_column=Account.id,
+            key_of=lambda account: account.name,
+            parse_key=str,
+            cursor=cursor,
+            limit=limit,
+        )
+
+    def _search(self, q: str) -> Select[tuple[Account]]:
+        text, digits = parse_query(q)
+        matches = [Account.search_key.contains(text, autoescape=True)] if text else []
+        if digits:
+            matches += [
+                Account.search_key.contains(variant, autoescape=True)
+                for variant in phone_query_variants(digits)
+            ]
+        if not matches:
+            return self._visible().where(Account.id.is_(None))
+        return self._visible().where(or_(*matches)).order_by(Account.name, Account.id)
+
+    # -- writes ----------------------------------------------------------------------------
+
+    async def create(self, data: Mapping[str, Any]) -> tuple[Account, bool]:
+        """Create from cleaned input; a repeat of the same id answers the existing account.
+
+        Returns the account and whether this call created it.
+        """
+        account_id = id_for_create(data)
+        existing = await find_for_create(self.session, Account, account_id, ENTITY, self._can_see)
+        if existing is not None:
+            return existing, False
+        values = self._clean(data, partial=False)
+        if values.get("owner_id") is None and self.actor.user_id is not None:
+            values["owner_id"] = self.actor.user_id
+        await self._check_owner(values.get("owner_id"), current=None)
+        account = Account(id=account_id, **values)
+        account.search_key = account_search_key(
+            name=account.name,
+            reading=account.reading,
+            email=account.email,
+            phones=(account.phone, account.mobile, account.fax),
+        )
+        saved = await insert_record(self.session, self.actor, account, ENTITY)
+        return saved, saved is account
+
+    async def update(self, account_id: uuid.UUID, data: Mapping[str, Any]) -> Account:
+        """Apply a change based on ``data["version"]`` under the merge rule."""
+        account = await self._locked(account_id)
+        base = base_version(data)
+        values = self._clean({k: v for k, v in data.items() if k != "version"}, partial=True)
+        if "owner_id" in values:
+            await self._check_owner(values["owner_id"], current=account.owner_id)
+        await update_record(self.session, self.actor, account, ENTITY, values, base)
+        await self.refresh_search_key(account)
+        return account
+
+    async def delete(self, account_id: uuid.UUID) -> Account:
+        """Soft-delete: the account disappears from lists and can be restored."""
+        account = await self._locked(account_id)
+        await self._set_deleted(account, utcnow(), "delete")
+        return account
+
+    async def restore(self, account_id: uuid.UUID) -> Account:
+        account = await self._locked(account_id, include_deleted=True)
+        if account.deleted_at is not None:
+            await self._set_deleted(account, None, "restore")
+        return account
+
+    async def touch_contact(self, account_id: uuid.UUID, at: datetime) -> None:
+        """Move the derived last-contact time forward; no new version."""
+        await self.session.execute(
+            update(Account)
+            .where(
+                Account.id == account_id,
+                or_(Account.last_contact_at.is_(None), Account.last_contact_at < at),
+            )
+            .values(last_contact_at=at)
+            .execution_options(synchronize_session="fetch")
+        )
+
+    async def refresh_search_key(self, account: Account) -> None:
+        """Rebuild the derived search key (name, reading, e-mail, phones, contacts)."""
+        contacts = (
+            await self.session.execute(
+                select(Contact.name, Contact.reading, Contact.phone, Contact.mobile).where(
+                    Contact.account_id == account.id, Contact.deleted_at.is_(None)
+                )
+            )
+        ).all()
+        account.search_key = account_search_key(
+            name=account.name,
+            reading=account.reading,
+            email=account.email,
+            phones=[account.phone, account.mobile, account.fax]
+            + [p for c in contacts for p in (c.phone, c.mobile)],
+            contact_names=[n for c in contacts for n in (c.name, c.reading)],
+        )
+        await self.session.flush()
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    async def _can_see(self, account: Account) -> bool:
+        found = await self.session.scalar(
+            select(func.count())
+            .select_from(Account)
+            .where(Account.id == account.id, visible_accounts(self.actor))
+        )
+        return bool(found)
+
+    async def _locked(self, account_id: uuid.UUID, *, include_deleted: bool = False) -> Account:
+        account = await self.session.scalar(
+            self._visible(include_deleted=include_deleted)
+            .where(Account.id == account_id)
+            .with_for_update(of=Account)
+        )
+        if account is None:
+            raise NotFound(ENTITY)
+        return account
+
+    async def _set_deleted(self, account: Account, when: datetime | None, action: str) -> None:
+        old = account.deleted_at
+        account.deleted_at = when
+        account.version += 1
+        account.updated_at = utcnow()
+        account.updated_by = self.actor.user_id
+        record_audit(
+            self.session,
+            self.actor,
+            entity=ENTITY,
+            entity_id=account.id,
+            action=action,
+            version=account.version,
+            changes={"deleted_at": [old, when]},
+        )
+        await self.session.flush()
+
+    def _clean(self, data: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
+        read = Reader(
+            data, partial=partial, time_zone=self.actor.time_zone, read_only={"last_contact_at"}
+        )
+        read.choice("kind", [k.value for k in AccountKind], default=AccountKind.COMPANY.value)
+        read.text("name", max_length=200, required=True)
+        read.reading("reading", max_length=200)
+        for phone in ("phone", "mobile", "fax"):
+            read.phone(phone)
+        read.email("email")
+        read.postal_code("postal_code")
+        read.text("prefecture", max_length=10)
+        read.text("city", max_length=100)
+        read.text("address", max_length=300)
+        read.identifier("owner_id")
+        read.tags("tags")
+        read.text("notes", max_length=20000)
+        read.mapping("fields")
+        values = read.finish()
+        assert set(values) <= set(EDITABLE)  # noqa: S101 - the reader knows only these
+        return values
+
+    async def _check_owner(self, owner_id: uuid.UUID | None, *, current: uuid.UUID | None) -> None:
+        """Reps keep their own accounts; managers assign within their team; admins to anyone."""
+        if owner_id == current:
+            return
+        if owner_id is None:
+            if self.actor.is_admin or self.actor.is_manager:
+                return
+            raise ValidationFailed({"owner_id": [REP_MUST_OWN]})
+        owner = await self.session.get(User, owner_id)
+        if owner is None or not owner.active:
+            raise ValidationFailed({"owner_id": [_l("No such user.")]})
+        allowed = (
+            self.actor.is_admin
+            or owner.id == self.actor.user_id
+            or (
+                self.actor.is_manager
+                and owner.team_id is not None
+                and owner.team_id == self.actor.team_id
+                and owner.role != Role.ADMIN
+            )
+        )
+        if not allowed:
+            raise ValidationFailed({"owner_id": [REP_MUST_OWN]})
+
+
+REP_MUST_OWN = _l("You can only assign accounts to yourself or, as a manager, to your team.")
+
+
+def account_id_of(data: Mapping[str, Any]) -> uuid.UUID:
+    """The ``account_id`` a new record refers to, checked for form (visibility comes later)."""
+    raw = data.get("account_id")
+    if raw is None or raw == "":
+        raise ValidationFailed({"account_id": [REQUIRED]})
+    try:
+        return parse_uuid(raw)
+    except BadValue as bad:
+        raise ValidationFailed({"account_id": [bad.message]}) from None

@@ -1,0 +1,152 @@
+"""The application factory: `create_app(settings)` builds a complete FieldCRM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Litestar, MediaType, Response, get
+from litestar.config.compression import CompressionConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.static_files import create_static_files_router
+from litestar.template import TemplateConfig
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server import __version__, worker
+from server.accounts.routes import api as accounts_api
+from server.auth import routes as auth_routes
+from server.auth.middleware import AuthenticationMiddleware, check_request_origin
+from server.contacts.routes import api as contacts_api
+from server.db import Database
+from server.errors import DomainError
+from server.keystore import shared_secret
+from server.paths import bundled
+from server.purchases.routes import api as purchases_api
+from server.settings import Settings
+from server.tasks.routes import api as tasks_api
+from server.visits.routes import api as visits_api
+from server.web import errors
+from server.web.deps import provide_actor, provide_db, provide_settings, provide_user
+from server.web.templating import make_environment
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "font-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Permissions-Policy": "geolocation=(self), camera=(), microphone=()",
+}
+
+
+@get("/healthz", include_in_schema=False)
+async def healthz(db: NamedDependency[AsyncSession]) -> Response[dict[str, str]]:
+    """200 when the database answers, 503 when it does not."""
+    try:
+        await db.execute(text("SELECT 1"))
+    except Exception:  # any database failure means "not healthy"
+        return Response({"status": "unavailable"}, status_code=503, media_type=MediaType.JSON)
+    return Response({"status": "ok"}, media_type=MediaType.JSON)
+
+
+async def _security_headers(response: Response[Any]) -> Response[Any]:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the app for ``settings`` (by default, from the environment)."""
+    settings = settings or Settings.from_env()
+    database = Database(settings.database_url)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        app.state.secret_key = settings.secret_key or await shared_secret(database, "secret_key")
+        stop = asyncio.Event()
+        task = (
+            asyncio.create_task(worker.run(database, settings, stop)) if settings.worker else None
+        )
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                await task
+            await database.dispose()
+
+    return Litestar(
+        route_handlers=[
+            healthz,
+            auth_routes.login_page,
+            auth_routes.login_submit,
+            auth_routes.logout,
+            auth_routes.api_login,
+            auth_routes.me,
+            auth_routes.home,
+            accounts_api,
+            contacts_api,
+            visits_api,
+            tasks_api,
+            purchases_api,
+            create_static_files_router(
+                path="/static", directories=[bundled("pwa")], include_in_schema=False
+            ),
+        ],
+        dependencies={
+            "db": Provide(provide_db),
+            "user": Provide(provide_user, sync_to_thread=False),
+            "actor": Provide(provide_actor, sync_to_thread=False),
+            "settings": Provide(provide_settings, sync_to_thread=False),
+        },
+        middleware=[AuthenticationMiddleware()],
+        before_request=check_request_origin,
+        after_request=_security_headers,
+        exception_handlers={
+            DomainError: errors.domain_error,
+            NotAuthorizedException: errors.unauthenticated,
+            PermissionDeniedException: errors.forbidden,
+            ValidationException: errors.bad_body,
+            HTTPException: errors.http_error,
+            Exception: errors.server_error,
+        },
+        template_config=TemplateConfig(
+            engine=JinjaTemplateEngine.from_environment(make_environment())
+        ),
+        openapi_config=OpenAPIConfig(
+            title="FieldCRM",
+            version=__version__,
+            path="/schema",
+            render_plugins=[JsonRenderPlugin()],
+        ),
+        compression_config=CompressionConfig(backend="gzip", minimum_size=500),
+        state=State({"settings": settings, "database": database}),
+        lifespan=[lifespan],
+        debug=settings.debug,
+    )

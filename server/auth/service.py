@@ -1,0 +1,327 @@
+"""Users, logins, browser sessions and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.auth.models import ApiToken, LoginThrottle, Role, Team, User, UserSession
+from server.auth.passwords import Passwords
+from server.auth.scope import Actor
+from server.db import utcnow
+from server.errors import Errors, Forbidden, NotFound
+from server.i18n import LOCALES, Text, _l
+from server.normalize import parse_email
+from server.records import record_audit
+from server.settings import Settings
+
+MIN_PASSWORD_LENGTH = 8
+WRONG_LOGIN = _l("Wrong e-mail address or password.")
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _upsert(session: AsyncSession) -> Any:
+    return sqlite_insert if session.bind.dialect.name == "sqlite" else pg_insert
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    """A login either starts a session (``token``) or says why not."""
+
+    user: User | None = None
+    token: str | None = None
+    error: Text | None = None
+    retry_after: int | None = None
+
+
+class UserService:
+    """Creating and managing users; admins only, or the system (CLI)."""
+
+    def __init__(self, session: AsyncSession, actor: Actor, settings: Settings) -> None:
+        self.session = session
+        self.actor = actor
+        self.passwords = Passwords(settings)
+
+    async def create(
+        self,
+        *,
+        email: str,
+        name: str,
+        role: str,
+        password: str,
+        team: str | None = None,
+        locale: str = "ja",
+        time_zone: str = "Asia/Tokyo",
+    ) -> User:
+        if not self.actor.is_admin:
+            raise Forbidden()
+        errors = Errors()
+        clean_email = parse_email(email)
+        if clean_email is None:
+            errors.add("email", _l("Not a valid e-mail address."))
+        elif await self.by_email(clean_email) is not None:
+            errors.add("email", _l("A user with this e-mail address already exists."))
+        if not name.strip():
+            errors.add("name", _l("This field is required."))
+        if role not in {r.value for r in Role}:
+            errors.add("role", _l("Must be one of: {options}.", options="admin, manager, rep"))
+        if len(password) < MIN_PASSWORD_LENGTH:
+            errors.add(
+                "password", _l("Must be at least {min} characters.", min=MIN_PASSWORD_LENGTH)
+            )
+        if locale not in LOCALES:
+            errors.add("locale", _l("Must be one of: {options}.", options=", ".join(LOCALES)))
+        if not _is_zone(time_zone):
+            errors.add("time_zone", _l("Unknown time zone."))
+        errors.raise_if_any()
+        assert clean_email is not None  # noqa: S101 - checked above
+        user = User(
+            email=clean_email,
+            email_key=clean_email.lower(),
+            name=name.strip(),
+            role=role,
+            team_id=(await self._team(team)).id if team else None,
+            locale=locale,
+            time_zone=time_zone,
+            password_hash=self.passwords.hash(password),
+            created_by=self.actor.user_id,
+            updated_by=self.actor.user_id,
+        )
+        self.session.add(user)
+        await self.session.flush()
+        record_audit(
+            self.session,
+            self.actor,
+            entity="user",
+            entity_id=user.id,
+            action="create",
+            version=1,
+            changes={
+                "email": [None, user.email],
+                "name": [None, user.name],
+                "role": [None, role],
+                "team_id": [None, user.team_id],
+            },
+        )
+        return user
+
+    async def by_email(self, email: str) -> User | None:
+        return await self.session.scalar(select(User).where(User.email_key == email.lower()))
+
+    async def set_active(self, user_id: uuid.UUID, *, active: bool) -> User:
+        """Deactivating a user ends every session and token they have."""
+        if not self.actor.is_admin:
+            raise Forbidden()
+        user = await self.session.get(User, user_id)
+        if user is None:
+            raise NotFound("user")
+        if user.active != active:
+            user.active = active
+            user.version += 1
+            user.updated_at = utcnow()
+            user.updated_by = self.actor.user_id
+            record_audit(
+                self.session,
+                self.actor,
+                entity="user",
+                entity_id=user.id,
+                action="activate" if active else "deactivate",
+                version=user.version,
+                changes={"active": [not active, active]},
+            )
+        if not active:
+            await self.session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+            await self.session.execute(
+                update(ApiToken)
+                .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
+        await self.session.flush()
+        return user
+
+    async def _team(self, name: str) -> Team:
+        team = await self.session.scalar(select(Team).where(Team.name == name))
+        if team is None:
+            team = Team(name=name, created_by=self.actor.user_id, updated_by=self.actor.user_id)
+            self.session.add(team)
+            await self.session.flush()
+        return team
+
+
+class AuthService:
+    """Logins with throttling, sessions with idle and absolute expiry, and bearer tokens."""
+
+    def __init__(self, session: AsyncSession, settings: Settings) -> None:
+        self.session = session
+        self.settings = settings
+        self.passwords = Passwords(settings)
+
+    # -- login -----------------------------------------------------------------------------
+
+    async def login(
+        self,
+        email: str,
+        password: str,
+        *,
+        client: str,
+        user_agent: str | None = None,
+        replaces: str | None = None,
+    ) -> LoginResult:
+        """Check a password and start a new session (a new id every time).
+
+        Failures slow down per account and per client: after a few free attempts each further
+        one must wait twice as long as the last, up to a cap. Nobody is locked out for good, so
+        an attacker cannot lock a rep out of their own account.
+        """
+        keys = {
+            f"email:{email.strip().lower()[:254]}": self.settings.login_free_attempts_account,
+            f"client:{client[:200]}": self.settings.login_free_attempts_client,
+        }
+        wait = await self._wait(keys)
+        if wait > 0:
+            return LoginResult(
+                error=_l("Too many attempts. Try again in {seconds} seconds.", seconds=wait),
+                retry_after=wait,
+            )
+        user = await self.session.scalar(
+            select(User).where(User.email_key == email.strip().lower())
+        )
+        if not self.passwords.verify(user.password_hash if user else None, password):
+            await self._fail(keys)
+            return LoginResult(error=WRONG_LOGIN)
+        assert user is not None  # noqa: S101 - verify() is False without a user
+        if not user.active:
+            return LoginResult(error=_l("This user has been deactivated."))
+        await self.session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(keys)))
+        if user.password_hash and self.passwords.needs_rehash(user.password_hash):
+            user.password_hash = self.passwords.hash(password)
+        if replaces:
+            await self.logout(replaces)
+        token = secrets.token_urlsafe(32)
+        self.session.add(
+            UserSession(
+                token_hash=token_hash(token),
+                user_id=user.id,
+                csrf_token=secrets.token_urlsafe(32),
+                user_agent=(user_agent or "")[:300],
+            )
+        )
+        await self.session.flush()
+        return LoginResult(user=user, token=token)
+
+    async def _wait(self, keys: dict[str, int]) -> int:
+        rows = await self.session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(keys)))
+        now = utcnow()
+        longest = 0.0
+        for row in rows:
+            over = row.failures - keys[row.key]
+            if over >= 0:
+                delay = min(2.0**over, float(self.settings.login_max_delay_seconds))
+                longest = max(
+                    longest, (row.last_failure_at + timedelta(seconds=delay) - now).total_seconds()
+                )
+        return math.ceil(longest) if longest > 0 else 0
+
+    async def _fail(self, keys: dict[str, int]) -> None:
+        insert = _upsert(self.session)
+        now = utcnow()
+        for key in keys:
+            stmt = insert(LoginThrottle).values(key=key, failures=1, last_failure_at=now)
+            await self.session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[LoginThrottle.key],
+                    set_={"failures": LoginThrottle.failures + 1, "last_failure_at": now},
+                )
+            )
+
+    # -- sessions --------------------------------------------------------------------------
+
+    async def session_user(self, token: str) -> tuple[User, UserSession] | None:
+        """The user behind a session cookie, or None if it expired or was revoked."""
+        row = await self.session.execute(
+            select(UserSession, User)
+            .join(User, User.id == UserSession.user_id)
+            .where(UserSession.token_hash == token_hash(token))
+        )
+        found = row.first()
+        if found is None:
+            return None
+        user_session, user = found
+        now = utcnow()
+        idle = timedelta(days=self.settings.session_idle_days)
+        absolute = timedelta(days=self.settings.session_max_days)
+        if (
+            not user.active
+            or now - user_session.last_seen_at > idle
+            or now - user_session.created_at > absolute
+        ):
+            return None
+        return user, user_session
+
+    def needs_touch(self, user_session: UserSession) -> bool:
+        age = (utcnow() - user_session.last_seen_at).total_seconds()
+        return age > self.settings.session_touch_seconds
+
+    async def touch(self, token: str) -> None:
+        await self.session.execute(
+            update(UserSession)
+            .where(UserSession.token_hash == token_hash(token))
+            .values(last_seen_at=utcnow())
+        )
+
+    async def logout(self, token: str) -> None:
+        await self.session.execute(
+            delete(UserSession).where(UserSession.token_hash == token_hash(token))
+        )
+
+    async def purge_expired(self) -> int:
+        """Delete sessions past their idle or absolute limit; returns how many."""
+        now = utcnow()
+        result = await self.session.execute(
+            delete(UserSession).where(
+                (UserSession.last_seen_at < now - timedelta(days=self.settings.session_idle_days))
+                | (UserSession.created_at < now - timedelta(days=self.settings.session_max_days))
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    # -- API tokens ------------------------------------------------------------------------
+
+    async def create_token(self, user: User, name: str = "") -> str:
+        token = "fcrm_" + secrets.token_urlsafe(32)
+        self.session.add(ApiToken(user_id=user.id, token_hash=token_hash(token), name=name))
+        await self.session.flush()
+        return token
+
+    async def token_user(self, token: str) -> User | None:
+        return await self.session.scalar(
+            select(User)
+            .join(ApiToken, ApiToken.user_id == User.id)
+            .where(
+                ApiToken.token_hash == token_hash(token),
+                ApiToken.revoked_at.is_(None),
+                User.active.is_(True),
+            )
+        )
+
+
+def _is_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True

@@ -1,0 +1,27 @@
+"""Every model, imported in one place so Alembic sees the whole schema."""
+
+from server.accounts.models import Account
+from server.audit.models import AuditEntry
+from server.auth.models import ApiToken, LoginThrottle, Team, User, UserSession
+from server.contacts.models import Contact
+from server.db import Base
+from server.keystore import StoredSecret
+from server.purchases.models import Purchase
+from server.tasks.models import Task
+from server.visits.models import Visit
+
+__all__ = [
+    "Account",
+    "ApiToken",
+    "AuditEntry",
+    "Base",
+    "Contact",
+    "LoginThrottle",
+    "Purchase",
+    "StoredSecret",
+    "Task",
+    "Team",
+    "User",
+    "UserSession",
+    "Visit",
+]

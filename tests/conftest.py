@@ -1,0 +1,247 @@
+"""Fixtures shared by the suite: the same tests run on SQLite and on PostgreSQL.
+
+Each xdist worker prepares one schema per backend (through the real migrations) and every test
+starts from empty tables: a copy of the SQLite file, or truncated PostgreSQL tables.
+PostgreSQL is required: when it cannot be reached the tests that need it fail, never skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy.engine import make_url
+
+from server.app import create_app
+from server.auth.models import User
+from server.auth.scope import Actor
+from server.auth.service import AuthService, UserService
+from server.db import Database
+from server.migrate import upgrade
+from server.models import Base
+from server.settings import Settings
+
+PG_ADMIN_URL = os.environ.get(
+    "FIELDCRM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+PASSWORD = "correct horse battery"
+BACKENDS = ("sqlite", "postgresql")
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _recreate_pg_database(name: str) -> str:
+    try:
+        admin = await asyncpg.connect(_asyncpg_dsn(PG_ADMIN_URL), timeout=10)
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(
+            f"PostgreSQL is required for the test suite and is not reachable at "
+            f"{PG_ADMIN_URL} ({exc}). Start it or set FIELDCRM_TEST_POSTGRES_URL.",
+            pytrace=False,
+        )
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
+async def _drop_pg_database(name: str) -> None:
+    admin = await asyncpg.connect(_asyncpg_dsn(PG_ADMIN_URL), timeout=10)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def _migrate(url: str) -> None:
+    database = Database(url)
+    try:
+        await upgrade(database)
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture(scope="session")
+def worker_tag(worker_id: str) -> str:
+    return f"{worker_id}_{os.getpid()}"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("schema") / "template.db"
+    asyncio.run(_migrate(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_schema_url(worker_tag: str) -> Iterator[str]:
+    name = f"fieldcrm_test_{worker_tag}"
+    url = asyncio.run(_recreate_pg_database(name))
+    asyncio.run(_migrate(url))
+    yield url
+    asyncio.run(_drop_pg_database(name))
+
+
+async def _truncate(url: str) -> None:
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    conn = await asyncpg.connect(_asyncpg_dsn(url))
+    try:
+        await conn.execute(f"TRUNCATE {tables} CASCADE")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database with the current schema, on the backend under test."""
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "fieldcrm.db"
+        shutil.copyfile(template, path)
+        return f"sqlite+aiosqlite:///{path}"
+    url: str = request.getfixturevalue("pg_schema_url")
+    asyncio.run(_truncate(url))
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    # argon2id at its cheapest: the suite hashes many passwords; the cost is not under test.
+    return Settings(
+        database_url=database_url,
+        worker=False,
+        password_time_cost=1,
+        password_memory_kib=8,
+        password_parallelism=1,
+    )
+
+
+@pytest.fixture
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    db = Database(settings.database_url)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+async def app(settings: Settings) -> Litestar:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as test_client:
+        yield test_client
+
+
+@dataclass
+class Person:
+    """A user of the test world, with a bearer token for the API."""
+
+    user: User
+    token: str
+    client: AsyncTestClient[Litestar]
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.user.id
+
+    @property
+    def email(self) -> str:
+        return self.user.email
+
+    def _headers(self, extra: dict[str, str] | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", **(extra or {})}
+
+    async def get(self, url: str, **kw: Any) -> httpx.Response:
+        return await self.client.get(url, headers=self._headers(kw.pop("headers", None)), **kw)
+
+    async def post(self, url: str, **kw: Any) -> httpx.Response:
+        return await self.client.post(url, headers=self._headers(kw.pop("headers", None)), **kw)
+
+    async def patch(self, url: str, **kw: Any) -> httpx.Response:
+        return await self.client.patch(url, headers=self._headers(kw.pop("headers", None)), **kw)
+
+    async def delete(self, url: str, **kw: Any) -> httpx.Response:
+        return await self.client.delete(url, headers=self._headers(kw.pop("headers", None)), **kw)
+
+
+@pytest.fixture
+def make_person(database: Database, settings: Settings, client: AsyncTestClient[Litestar]) -> Any:
+    async def make(
+        email: str,
+        role: str = "rep",
+        team: str | None = "東京営業部",
+        locale: str = "ja",
+        name: str | None = None,
+    ) -> Person:
+        async with database.writing() as session:
+            user = await UserService(session, Actor.system(), settings).create(
+                email=email,
+                name=name or email.split("@", maxsplit=1)[0],
+                role=role,
+                password=PASSWORD,
+                team=team,
+                locale=locale,
+            )
+            token = await AuthService(session, settings).create_token(user)
+        return Person(user, token, client)
+
+    return make
+
+
+@pytest.fixture
+async def rep(make_person: Any) -> Person:
+    return await make_person("rep.a@example.com", name="営業 太郎")
+
+
+@pytest.fixture
+async def rep_b(make_person: Any) -> Person:
+    return await make_person("rep.b@example.com", name="営業 花子")
+
+
+@pytest.fixture
+async def manager(make_person: Any) -> Person:
+    return await make_person("manager@example.com", role="manager", name="課長 一郎")
+
+
+@pytest.fixture
+async def admin(make_person: Any) -> Person:
+    return await make_person("admin@example.com", role="admin", team=None, name="管理 者")
+
+
+@pytest.fixture
+async def outsider(make_person: Any) -> Person:
+    """A rep of another team: nobody in 東京営業部 should see their work, nor they ours."""
+    return await make_person("osaka@example.com", team="大阪営業部", name="大阪 次郎")
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+async def create_account(person: Person, **values: Any) -> dict[str, Any]:
+    body = {"id": new_id(), "name": "株式会社山田商事", "reading": "ヤマダショウジ", **values}
+    response = await person.post("/api/accounts", json=body)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
