@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, or_
+from sqlalchemy import Select, SQLColumnExpression, and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.errors import ValidationFailed
@@ -61,10 +61,10 @@ def decode_cursor(cursor: str) -> list[Any]:
 
 async def keyset_page(
     session: AsyncSession,
-    stmt: Select[tuple[T]],
+    stmt: Select[T],
     *,
-    key: ColumnElement[Any],
-    id_column: ColumnElement[uuid.UUID],
+    key: SQLColumnExpression[Any],
+    id_column: SQLColumnExpression[uuid.UUID],
     key_of: Callable[[T], Any],
     parse_key: Callable[[Any], Any],
     cursor: str | None,
@@ -96,7 +96,7 @@ async def keyset_page(
 
 
 async def offset_page(
-    session: AsyncSession, stmt: Select[tuple[T]], *, cursor: str | None, limit: int | None
+    session: AsyncSession, stmt: Select[T], *, cursor: str | None, limit: int | None
 ) -> Page[T]:
     """One page of an already ordered query, for ranked results."""
     size = clamp_limit(limit)

@@ -42,6 +42,8 @@ class Settings:
     login_max_delay_seconds: int = 900
     default_locale: str = "ja"
     default_time_zone: str = "Asia/Tokyo"
+    # Proxies whose X-Forwarded-* headers are believed (scheme, client address).
+    forwarded_allow_ips: str = "127.0.0.1"
     debug: bool = False
 
     @classmethod
@@ -65,6 +67,7 @@ class Settings:
             push_allow_hosts=frozenset(h.strip().lower() for h in hosts.split(",") if h.strip()),
             session_idle_days=_int(get("SESSION_IDLE_DAYS"), 14),
             session_max_days=_int(get("SESSION_MAX_DAYS"), 30),
+            forwarded_allow_ips=get("FORWARDED_ALLOW_IPS") or "127.0.0.1",
             debug=_flag(get("DEBUG"), default=False),
         )
 

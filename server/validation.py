@@ -144,7 +144,7 @@ class Reader:
                 value = int(raw)
             except ValueError:
                 raise BadValue(_l("Must be a whole number.")) from None
-            return _in_range(value, minimum, maximum)
+            return int(_in_range(value, minimum, maximum))
 
         self.custom(name, parse, required=required, default=default)
 
@@ -160,7 +160,7 @@ class Reader:
                 raise BadValue(_l("Must be a number.")) from None
             if not math.isfinite(value):
                 raise BadValue(_l("Must be a number."))
-            return _in_range(value, minimum, maximum)
+            return float(_in_range(value, minimum, maximum))
 
         self.custom(name, parse, required=False)
 

@@ -40,7 +40,7 @@ class AccountService:
 
     # -- reads -----------------------------------------------------------------------------
 
-    def _visible(self, *, include_deleted: bool = False) -> Select[tuple[Account]]:
+    def _visible(self, *, include_deleted: bool = False) -> Select[Account]:
         stmt = select(Account).where(visible_accounts(self.actor))
         return stmt if include_deleted else stmt.where(Account.deleted_at.is_(None))
 
@@ -70,7 +70,7 @@ class AccountService:
             limit=limit,
         )
 
-    def _search(self, q: str) -> Select[tuple[Account]]:
+    def _search(self, q: str) -> Select[Account]:
         text, digits = parse_query(q)
         matches = [Account.search_key.contains(text, autoescape=True)] if text else []
         if digits:

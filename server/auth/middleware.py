@@ -6,7 +6,8 @@ minutes, in a short transaction of its own. Routes decide whether a user is requ
 
 Browser requests that change state must come from our own pages: ``Sec-Fetch-Site`` or
 ``Origin`` says so, and a CSRF token (header ``X-CSRF-Token`` or form field ``csrf_token``)
-is the fallback for clients that send neither. Bearer requests without a cookie skip it.
+is the fallback for clients that send neither. Requests without a cookie (bearer tokens,
+scripts) carry no ambient authority and skip it.
 """
 
 from __future__ import annotations
@@ -92,8 +93,8 @@ async def check_request_origin(request: Request[Any, Any, Any]) -> None:
     if request.method in SAFE_METHODS:
         return
     auth = current_auth(request)
-    if auth is not None and auth.kind == "bearer":
-        return
+    if (auth is not None and auth.kind == "bearer") or "cookie" not in request.headers:
+        return  # no cookie, no ambient authority for another site to borrow
     site = request.headers.get("sec-fetch-site")
     if site in {"same-origin", "none"}:
         return

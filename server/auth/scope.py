@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy import ColumnElement, SQLColumnExpression, false, or_, select, true
 
 from server.accounts.models import Account
 from server.audit.models import Channel
@@ -44,7 +45,7 @@ class Actor:
         return self.role == Role.MANAGER
 
 
-def visible_owner(actor: Actor, owner: ColumnElement[uuid.UUID | None]) -> ColumnElement[bool]:
+def visible_owner(actor: Actor, owner: SQLColumnExpression[Any]) -> ColumnElement[bool]:
     """Whether a record owned (or assigned to) ``owner`` is within the actor's reach."""
     if actor.is_admin:
         return true()

@@ -35,7 +35,7 @@ def token_hash(token: str) -> str:
 
 
 def _upsert(session: AsyncSession) -> Any:
-    return sqlite_insert if session.bind.dialect.name == "sqlite" else pg_insert
+    return sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
 
 
 @dataclass(frozen=True, slots=True)

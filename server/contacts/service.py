@@ -34,7 +34,7 @@ class ContactService:
         self.actor = actor
         self.accounts = AccountService(session, actor)
 
-    def _visible(self, *, include_deleted: bool = False) -> Select[tuple[Contact]]:
+    def _visible(self, *, include_deleted: bool = False) -> Select[Contact]:
         stmt = (
             select(Contact)
             .join(Account, Account.id == Contact.account_id)
@@ -42,8 +42,10 @@ class ContactService:
         )
         return stmt if include_deleted else stmt.where(Contact.deleted_at.is_(None))
 
-    async def get(self, contact_id: uuid.UUID) -> Contact:
-        contact = await self.session.scalar(self._visible().where(Contact.id == contact_id))
+    async def get(self, contact_id: uuid.UUID, *, lock: bool = False) -> Contact:
+        """The contact, if the actor may see it; ``lock`` holds its row until commit."""
+        stmt = self._visible().where(Contact.id == contact_id)
+        contact = await self.session.scalar(stmt.with_for_update(of=Contact) if lock else stmt)
         if contact is None:
             raise NotFound(ENTITY)
         return contact
@@ -76,7 +78,7 @@ class ContactService:
         return saved, saved is contact
 
     async def update(self, contact_id: uuid.UUID, data: Mapping[str, Any]) -> Contact:
-        contact = await self.get(contact_id)
+        contact = await self.get(contact_id, lock=True)
         base = base_version(data)
         values = self._clean(
             {k: v for k, v in data.items() if k not in {"version", "account_id"}}, partial=True
@@ -86,7 +88,7 @@ class ContactService:
         return contact
 
     async def delete(self, contact_id: uuid.UUID) -> Contact:
-        contact = await self.get(contact_id)
+        contact = await self.get(contact_id, lock=True)
         await update_record(
             self.session,
             self.actor,

@@ -29,7 +29,7 @@ class PurchaseService:
         self.actor = actor
         self.accounts = AccountService(session, actor)
 
-    def _visible(self) -> Select[tuple[Purchase]]:
+    def _visible(self) -> Select[Purchase]:
         return (
             select(Purchase)
             .join(Account, Account.id == Purchase.account_id)

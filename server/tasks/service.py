@@ -48,11 +48,13 @@ class TaskService:
         self.actor = actor
         self.accounts = AccountService(session, actor)
 
-    def _visible(self) -> Select[tuple[Task]]:
+    def _visible(self) -> Select[Task]:
         return select(Task).where(visible_tasks(self.actor), Task.deleted_at.is_(None))
 
-    async def get(self, task_id: uuid.UUID) -> Task:
-        task = await self.session.scalar(self._visible().where(Task.id == task_id))
+    async def get(self, task_id: uuid.UUID, *, lock: bool = False) -> Task:
+        """The task, if the actor may see it; ``lock`` holds its row until commit."""
+        stmt = self._visible().where(Task.id == task_id)
+        task = await self.session.scalar(stmt.with_for_update(of=Task) if lock else stmt)
         if task is None:
             raise NotFound(ENTITY)
         return task
@@ -100,7 +102,7 @@ class TaskService:
         return saved, saved is task
 
     async def update(self, task_id: uuid.UUID, data: Mapping[str, Any]) -> Task:
-        task = await self.get(task_id)
+        task = await self.get(task_id, lock=True)
         base = base_version(data)
         values = self._clean({k: v for k, v in data.items() if k != "version"}, partial=True)
         if values.get("account_id") is not None and values["account_id"] != task.account_id:
@@ -114,7 +116,7 @@ class TaskService:
 
     async def complete(self, task_id: uuid.UUID, data: Mapping[str, Any]) -> Task:
         """Mark done (at ``done_at``, default now); completing a done task changes nothing."""
-        task = await self.get(task_id)
+        task = await self.get(task_id, lock=True)
         if task.done_at is not None:
             return task
         read = Reader(data, partial=False, time_zone=self.actor.time_zone)

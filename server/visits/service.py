@@ -39,7 +39,7 @@ class VisitService:
         self.actor = actor
         self.accounts = AccountService(session, actor)
 
-    def _visible(self) -> Select[tuple[Visit]]:
+    def _visible(self) -> Select[Visit]:
         return (
             select(Visit)
             .join(Account, Account.id == Visit.account_id)

@@ -1,0 +1,29 @@
+<%
+    def body(rendered):
+        kept = [line for line in rendered.splitlines() if not line.strip().startswith("# ###")]
+        return "\n".join(kept).strip() or "pass"
+%>"""${message}
+
+Revision ID: ${up_revision}
+Revises: ${down_revision | comma,n}
+Create Date: ${create_date}
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+${imports if imports else ""}
+
+revision: str = ${repr(up_revision)}
+down_revision: str | Sequence[str] | None = ${repr(down_revision)}
+branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
+depends_on: str | Sequence[str] | None = ${repr(depends_on)}
+
+
+def upgrade() -> None:
+    ${body(upgrades if upgrades else "")}
+
+
+def downgrade() -> None:
+    ${body(downgrades if downgrades else "")}

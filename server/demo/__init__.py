@@ -1,0 +1,1 @@
+"""Deterministic Japanese demo and benchmark data (`fieldcrm demo`, `fieldcrm serve --demo`)."""

@@ -1,0 +1,742 @@
+"""Demo and benchmark data: a sales team and a deterministic book of Japanese customers.
+
+The same (accounts, seed, today) always gives the same rows, ids included. Rows are written in
+bulk (Core ``executemany``) rather than through the services, but they hold only what the
+services would store: E.164 phones, full-width katakana readings, real seven-digit postal
+codes, search keys built by the account service's own `account_search_key`, and follow-up
+tasks with the ids the visit service derives from their visit.
+
+Accounts are written a few thousand at a time, each batch in its own transaction, so a seed
+that is interrupted leaves a partly filled database; start again with an empty one. For a
+large seed, a second process builds the search keys (half the cost of making the rows) while
+this one writes the previous batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import random
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from itertools import accumulate
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Table, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.accounts.models import Account, AccountKind
+from server.accounts.searchkey import account_search_key
+from server.auth.models import Role, Team, User
+from server.auth.passwords import Passwords
+from server.contacts.models import Contact
+from server.db import Base, Database
+from server.demo import data
+from server.purchases.models import Channel, Purchase
+from server.settings import Settings
+from server.tasks.models import Task, TaskKind
+from server.visits.models import Visit, VisitKind
+from server.visits.service import follow_up_task_id
+
+# The one password of every demo user; the logins are printed for whoever starts the demo.
+DEMO_PASSWORD = "fieldcrm-demo"  # noqa: S105 - published with the demo on purpose
+TEAM_NAME = "東京営業部"
+TIME_ZONE = "Asia/Tokyo"
+# Japan keeps no daylight saving time, so a fixed offset is exact (and cheaper than ZoneInfo).
+JST = timezone(timedelta(hours=9))
+
+ACCOUNTS_PER_TRANSACTION = 5_000
+# From this many accounts on, search keys are built in a second process.
+KEYS_IN_A_PROCESS_FROM = 10_000
+ROWS_PER_STATEMENT = 5_000
+BULK_CACHE_KIB = 256 * 1024
+
+COMPANY_SHARE = 0.7
+PURCHASE_DAYS = 3 * 365
+VISIT_DAYS = 2 * 365
+OLDEST_ACCOUNT_DAYS = 8 * 365
+# Purchases per account: log-normal, so a few accounts buy very often and most rarely. With
+# the accounts younger than three years buying for less time, this averages about eight.
+PURCHASE_MU = 1.73
+PURCHASE_SIGMA = 1.1
+MAX_PURCHASES = 400
+# Items at least this dear (yen) are bought one to three at a time, cheaper ones by the box.
+BULK_PRICE_LIMIT = 20_000
+VISIT_MEAN = 3.5
+MAX_VISITS = 60
+FOLLOW_UP_SHARE = 0.35
+OPEN_TASK_SHARE = 0.15
+
+WORK_START = 9 * 60
+WORK_END = 18 * 60
+
+Row = dict[str, Any]
+# What an account's search key is made of: name, reading, e-mail, phones, contacts' names.
+_KeyParts = tuple[str, str | None, str | None, list[str | None], list[str | None]]
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    email: str
+    password: str
+    role: str
+    name: str
+
+
+class DemoNotEmpty(Exception):  # noqa: N818 - named by the commands that catch it
+    """Demo data goes only into an empty database; this one has users or accounts already."""
+
+
+STAFF: tuple[tuple[str, Role, str], ...] = (
+    ("admin@example.com", Role.ADMIN, "佐藤 健一"),
+    ("manager@example.com", Role.MANAGER, "鈴木 美穂"),
+    ("rep1@example.com", Role.REP, "高橋 翔太"),
+    ("rep2@example.com", Role.REP, "田中 彩"),
+    ("rep3@example.com", Role.REP, "伊藤 大輔"),
+)
+
+
+async def seed_demo(
+    database: Database,
+    settings: Settings,
+    *,
+    accounts: int = 200,
+    seed: int = 1,
+    today: date | None = None,
+) -> list[DemoLogin]:
+    """Fill an empty database with demo data and answer the logins it made.
+
+    ``today`` (default: today in Tokyo) anchors every date: three years of purchases and two
+    of visits before it, tasks overdue, due that day and upcoming around it.
+    Raises `DemoNotEmpty` when the database holds any account, user or team.
+
+    From `KEYS_IN_A_PROCESS_FROM` accounts on, a spawned process builds the search keys, so
+    the program's main module must import without side effects (the usual
+    ``if __name__ == "__main__":`` guard, as console scripts have).
+    """
+    if accounts < 0:
+        raise ValueError("accounts must not be negative")
+    today = today or datetime.now(ZoneInfo(TIME_ZONE)).date()
+    async with database.session() as session:
+        await _ensure_empty(session)
+    password_hash = await asyncio.to_thread(lambda: Passwords(settings).hash(DEMO_PASSWORD))
+    maker = _Maker(random.Random(seed), today)  # noqa: S311 - reproducible, not secret
+    team, users = maker.staff(password_hash)
+    async with database.writing() as session:
+        await _ensure_empty(session)
+        await _insert(session, Team, [team])
+        await _insert(session, User, users)
+    loop = asyncio.get_running_loop()
+    with _key_builder(accounts) as builder:
+        # Each batch is written while the keys of the next one are being built.
+        pending: tuple[_Batch, Awaitable[list[str]]] | None = None
+        for first in range(0, accounts, ACCOUNTS_PER_TRANSACTION):
+            batch = maker.accounts(min(ACCOUNTS_PER_TRANSACTION, accounts - first))
+            keys = loop.run_in_executor(builder, _search_keys, batch.key_parts)
+            if pending is not None:
+                await _write(database, *pending)
+            pending = batch, keys
+        if pending is not None:
+            await _write(database, *pending)
+    async with database.writing() as session:
+        await _insert(session, Task, maker.schedule())
+    return [DemoLogin(email, DEMO_PASSWORD, role.value, name) for email, role, name in STAFF]
+
+
+async def _ensure_empty(session: AsyncSession) -> None:
+    for model in (User, Team, Account):
+        if await session.scalar(select(model.id).limit(1)) is not None:
+            raise DemoNotEmpty("the database already has users, teams or accounts")
+
+
+def _key_builder(accounts: int) -> Executor:
+    if accounts < KEYS_IN_A_PROCESS_FROM:
+        return ThreadPoolExecutor(max_workers=1)
+    # Spawned rather than forked: the caller may be a server with threads of its own.
+    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _search_keys(parts: Sequence[_KeyParts]) -> list[str]:
+    """The accounts' search keys, built by the account service's own function."""
+    return [
+        account_search_key(name=name, reading=reading, email=email, phones=phones,
+                           contact_names=contact_names)
+        for name, reading, email, phones, contact_names in parts
+    ]  # fmt: skip
+
+
+async def _write(database: Database, batch: _Batch, keys: Awaitable[list[str]]) -> None:
+    for row, key in zip(batch.accounts, await keys, strict=True):
+        row["search_key"] = key
+    async with database.writing() as session, _roomy_cache(session, database.is_sqlite):
+        for model, rows in batch.tables():
+            await _insert(session, model, rows)
+
+
+@asynccontextmanager
+async def _roomy_cache(session: AsyncSession, sqlite: bool) -> AsyncIterator[None]:
+    """On SQLite, a page cache that holds a whole batch, so that no page is written twice.
+
+    With the default 2 MiB cache a large transaction spills pages to the log mid-way, and
+    the random ids touch index pages all over the file.
+    """
+    if not sqlite:
+        yield
+        return
+    before = await session.scalar(text("PRAGMA cache_size"))
+    await session.execute(text(f"PRAGMA cache_size = -{BULK_CACHE_KIB}"))
+    try:
+        yield
+    finally:
+        await session.execute(text(f"PRAGMA cache_size = {int(before)}"))
+
+
+async def _insert(session: AsyncSession, model: type[Base], rows: Sequence[Row]) -> None:
+    """Insert in primary-key order: the random ids then fill their index page by page."""
+    table = cast(Table, model.__table__)
+    ordered = sorted(rows, key=lambda row: row["id"].int)
+    for start in range(0, len(ordered), ROWS_PER_STATEMENT):
+        await session.execute(insert(table), ordered[start : start + ROWS_PER_STATEMENT])
+
+
+def _record(record_id: uuid.UUID, at: datetime, by: uuid.UUID | None) -> Row:
+    return {
+        "id": record_id,
+        "version": 1,
+        "created_at": at,
+        "created_by": by,
+        "updated_at": at,
+        "updated_by": by,
+    }
+
+
+@dataclass
+class _Batch:
+    accounts: list[Row] = field(default_factory=list)
+    contacts: list[Row] = field(default_factory=list)
+    visits: list[Row] = field(default_factory=list)
+    tasks: list[Row] = field(default_factory=list)
+    purchases: list[Row] = field(default_factory=list)
+    # One per account, in the same order; the keys are filled in just before writing.
+    key_parts: list[_KeyParts] = field(default_factory=list)
+
+    def tables(self) -> Iterator[tuple[type[Base], list[Row]]]:
+        """The rows by model, parents before the rows that refer to them."""
+        yield Account, self.accounts
+        yield Contact, self.contacts
+        yield Visit, self.visits
+        yield Task, self.tasks
+        yield Purchase, self.purchases
+
+
+# The first few accounts of every rep carry the hand-made schedule around today.
+SAMPLES_PER_REP = 8
+
+_VISIT_KINDS = tuple(VisitKind)
+_VISIT_KIND_WEIGHTS = tuple(accumulate((45, 30, 15, 10)))
+_TASK_KINDS = tuple(TaskKind)
+_TASK_KIND_WEIGHTS = tuple(accumulate((30, 30, 25, 15)))
+_CHANNELS = tuple(Channel)
+_CHANNEL_WEIGHTS = tuple(accumulate((55, 35, 10)))
+_QUANTITIES = (1, 2, 3, 4, 5, 10, 20, 50)
+_QUANTITY_WEIGHTS = tuple(accumulate((40, 18, 12, 6, 10, 8, 4, 2)))
+_CONTACT_COUNT_WEIGHTS = tuple(accumulate((50, 35, 15)))
+_FORM_WEIGHTS = tuple(accumulate(weight for _, _, weight in data.COMPANY_FORMS))
+# Most customers of a Tokyo team are in the capital region; the rest spread over Japan.
+_REGION_WEIGHT = {"東京都": 6, "神奈川県": 3, "埼玉県": 3, "千葉県": 3, "大阪府": 2}
+_PLACE_WEIGHTS = tuple(accumulate(_REGION_WEIGHT.get(p.prefecture, 1) for p in data.PLACES))
+_OUTCOMES = tuple(data.VISIT_OUTCOMES)
+_OTHER_TAGS = tuple(tag for tag in data.TAGS if tag != "新規")
+
+
+class _Maker:
+    """Makes the rows, drawing every choice and every id from one seeded generator."""
+
+    def __init__(self, rng: random.Random, today: date) -> None:
+        self.rng = rng
+        self.today = today
+        self.midnight = datetime(today.year, today.month, today.day, tzinfo=JST).astimezone(UTC)
+        self.users: dict[str, uuid.UUID] = {}
+        self.reps: list[uuid.UUID] = []
+        # rep -> (account id, when it was entered) of their first few accounts
+        self.samples: dict[uuid.UUID, list[tuple[uuid.UUID, datetime]]] = {}
+        self.count = 0
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def id(self) -> uuid.UUID:
+        return uuid.UUID(int=self.rng.getrandbits(128), version=4)
+
+    def at(self, day: int, minute: int) -> datetime:
+        """``minute`` minutes after midnight in Tokyo, ``day`` days from today (past < 0)."""
+        return self.midnight + timedelta(days=day, minutes=minute)
+
+    def workday(self, day: int) -> int:
+        """``day`` (from today; past < 0) moved off a weekend, staying on its side of today."""
+        weekday = (self.today.weekday() + day) % 7
+        if weekday < 5 or day == 0:
+            return day
+        monday = day + 7 - weekday
+        friday = day - (weekday - 4)
+        if day > 0:
+            return monday
+        return monday if monday < 0 else friday
+
+    def landline(self, area_code: str) -> str:
+        low, high = data.EXCHANGES[area_code]
+        width = 6 - len(area_code)
+        exchange = self.rng.randint(low, high)
+        return f"+81{area_code[1:]}{exchange:0{width}d}{self.rng.randrange(10_000):04d}"
+
+    def mobile(self) -> str:
+        prefix = self.rng.choice(data.MOBILE_PREFIXES)
+        return f"+81{prefix}{self.rng.randint(1, 9)}{self.rng.randrange(10**7):07d}"
+
+    def person_name(self) -> tuple[data.Name, data.Name, str, str]:
+        surname = self.rng.choice(data.SURNAMES)
+        given = self.rng.choice(data.GIVEN_NAMES)
+        name = f"{surname.kanji} {given.kanji}"
+        return surname, given, name, f"{surname.reading} {given.reading}"
+
+    # -- staff -----------------------------------------------------------------------------
+
+    def staff(self, password_hash: str) -> tuple[Row, list[Row]]:
+        """The team and its five users (admin, manager, three reps)."""
+        joined = self.at(-OLDEST_ACCOUNT_DAYS - 30, WORK_START)
+        team_id = self.id()
+        team = {**_record(team_id, joined, None), "name": TEAM_NAME}
+        users = []
+        for email, role, name in STAFF:
+            user_id = self.id()
+            self.users[email] = user_id
+            if role == Role.REP:
+                self.reps.append(user_id)
+                self.samples[user_id] = []
+            users.append(
+                {
+                    **_record(user_id, joined, None),
+                    "email": email,
+                    "email_key": email.lower(),
+                    "name": name,
+                    "role": role.value,
+                    "team_id": None if role == Role.ADMIN else team_id,
+                    "locale": "ja",
+                    "time_zone": TIME_ZONE,
+                    "password_hash": password_hash,
+                    "active": True,
+                }
+            )
+        return team, users
+
+    # -- accounts --------------------------------------------------------------------------
+
+    def accounts(self, count: int) -> _Batch:
+        batch = _Batch()
+        for _ in range(count):
+            self.account(batch)
+        return batch
+
+    def owner(self) -> uuid.UUID:
+        """Round robin over the reps, with some accounts handed to another rep."""
+        self.count += 1
+        if self.rng.random() < 0.15:
+            return self.rng.choice(self.reps)
+        return self.reps[self.count % len(self.reps)]
+
+    def age(self) -> int:
+        """Days since the account was entered: most long-standing, a third recent."""
+        if self.rng.random() < 0.65:
+            return self.rng.randint(PURCHASE_DAYS, OLDEST_ACCOUNT_DAYS)
+        return self.rng.randint(7, PURCHASE_DAYS)
+
+    def account(self, batch: _Batch) -> None:
+        rng = self.rng
+        owner = self.owner()
+        account_id = self.id()
+        age = self.age()
+        created = self.at(-age, rng.randrange(WORK_START, WORK_END))
+        place = rng.choices(data.PLACES, cum_weights=_PLACE_WEIGHTS)[0]
+        contacts: list[Row] = []
+        if rng.random() < COMPANY_SHARE:
+            row, domain = self.company(place)
+            # In id order, as the account service reads them back to rebuild the search key.
+            contacts = sorted(
+                self.contacts(account_id, owner, created, place, domain),
+                key=lambda contact: contact["id"].int,
+            )
+        else:
+            row = self.person(place)
+        if age <= 180:
+            row["tags"].append("新規")
+        visits, follow_ups = self.visits(account_id, owner, age, [c["id"] for c in contacts])
+        row.update(
+            _record(account_id, created, owner),
+            postal_code=place.postal_code,
+            prefecture=place.prefecture,
+            city=place.city,
+            address=self.address(place, company=row["kind"] == AccountKind.COMPANY),
+            owner_id=owner,
+            notes=rng.choice(data.ACCOUNT_NOTES) if rng.random() < 0.25 else None,
+            fields={},
+            deleted_at=None,
+            last_contact_at=max((v["occurred_at"] for v in visits), default=None),
+            search_key="",
+        )
+        batch.accounts.append(row)
+        batch.key_parts.append(
+            (
+                row["name"],
+                row["reading"],
+                row["email"],
+                [row["phone"], row["mobile"], row["fax"]]
+                + [p for c in contacts for p in (c["phone"], c["mobile"])],
+                [n for c in contacts for n in (c["name"], c["reading"])],
+            )
+        )
+        batch.contacts += contacts
+        batch.visits += visits
+        batch.tasks += follow_ups
+        if rng.random() < OPEN_TASK_SHARE:
+            batch.tasks.append(self.open_task(account_id, owner, created))
+        batch.purchases += self.purchases(account_id, owner, age)
+        samples = self.samples[owner]
+        if len(samples) < SAMPLES_PER_REP:
+            samples.append((account_id, created))
+
+    def company(self, place: data.Place) -> tuple[Row, str]:
+        """A company's own columns, and the domain of its e-mail addresses."""
+        rng = self.rng
+        prefix = rng.choice(data.SURNAMES if rng.random() < 0.4 else data.COMPANY_WORDS)
+        business = rng.choice(data.BUSINESSES)
+        form, before, _ = rng.choices(data.COMPANY_FORMS, cum_weights=_FORM_WEIGHTS)[0]
+        core = prefix.kanji + business.word
+        domain = f"{prefix.romaji}-{business.romaji}.example.co.jp"
+        phone = self.landline(place.area_code)
+        # A fax line usually sits next to the phone line.
+        fax = f"{phone[:-4]}{(int(phone[-4:]) + 1) % 10_000:04d}" if rng.random() < 0.5 else None
+        return {
+            "kind": AccountKind.COMPANY.value,
+            "name": form + core if before else core + form,
+            "reading": prefix.reading + business.reading,
+            "phone": phone,
+            "mobile": None,
+            "fax": fax,
+            "email": f"{rng.choice(data.COMPANY_MAILBOXES)}@{domain}",
+            "tags": [business.industry, *self.tags()],
+        }, domain
+
+    def person(self, place: data.Place) -> Row:
+        rng = self.rng
+        surname, given, name, reading = self.person_name()
+        email = None
+        if rng.random() < 0.6:
+            domain = rng.choice(data.PERSONAL_MAIL_DOMAINS)
+            email = f"{given.romaji}.{surname.romaji}{rng.randint(1, 99)}@{domain}"
+        return {
+            "kind": AccountKind.PERSON.value,
+            "name": name,
+            "reading": reading,
+            "phone": self.landline(place.area_code) if rng.random() < 0.35 else None,
+            "mobile": self.mobile() if rng.random() < 0.9 else None,
+            "fax": None,
+            "email": email,
+            "tags": self.tags(),
+        }
+
+    def tags(self) -> list[str]:
+        roll = self.rng.random()
+        if roll < 0.05:
+            return self.rng.sample(_OTHER_TAGS, 2)
+        if roll < 0.3:
+            return [self.rng.choice(_OTHER_TAGS)]
+        return []
+
+    def address(self, place: data.Place, *, company: bool) -> str:
+        rng = self.rng
+        if place.chome:
+            street = f"{place.town}{rng.choice((1, 1, 2, 2, 3, 4))}丁目{rng.randint(1, 30)}-"
+            street += str(rng.randint(1, 20))
+        else:
+            street = f"{place.town}{rng.randint(1, 600)}"
+        if company and rng.random() < 0.4:
+            building = rng.choice(data.COMPANY_WORDS).kanji
+            street += f" {building}ビル{rng.randint(1, 9)}階"
+        return street
+
+    def contacts(
+        self,
+        account_id: uuid.UUID,
+        owner: uuid.UUID,
+        created: datetime,
+        place: data.Place,
+        domain: str,
+    ) -> list[Row]:
+        rng = self.rng
+        rows = []
+        for _ in range(rng.choices((1, 2, 3), cum_weights=_CONTACT_COUNT_WEIGHTS)[0]):
+            surname, given, name, reading = self.person_name()
+            email = f"{given.romaji[0]}.{surname.romaji}@{domain}" if rng.random() < 0.8 else None
+            rows.append(
+                {
+                    **_record(self.id(), created, owner),
+                    "deleted_at": None,
+                    "account_id": account_id,
+                    "name": name,
+                    "reading": reading,
+                    "department": rng.choice(data.DEPARTMENTS),
+                    "title": rng.choice(data.TITLES),
+                    "phone": self.landline(place.area_code) if rng.random() < 0.4 else None,
+                    "mobile": self.mobile() if rng.random() < 0.7 else None,
+                    "email": email,
+                }
+            )
+        return rows
+
+    # -- history ---------------------------------------------------------------------------
+
+    def purchases(self, account_id: uuid.UUID, owner: uuid.UUID, age: int) -> list[Row]:
+        rng = self.rng
+        window = min(age, PURCHASE_DAYS)
+        draw = rng.lognormvariate(PURCHASE_MU, PURCHASE_SIGMA) * window / PURCHASE_DAYS
+        rows = []
+        for _ in range(min(int(draw), MAX_PURCHASES)):
+            channel = rng.choices(_CHANNELS, cum_weights=_CHANNEL_WEIGHTS)[0]
+            if channel == Channel.WEB:
+                minute = rng.randrange(24 * 60)
+            else:
+                minute = rng.randrange(10 * 60, 19 * 60)
+            at = self.at(-rng.randint(1, window), minute)
+            items: list[Row] = []
+            amount = 0
+            for product in rng.sample(data.PRODUCTS, rng.choice((1, 1, 1, 2, 2, 3))):
+                if product.unit_price >= BULK_PRICE_LIMIT:
+                    quantity = rng.choice((1, 1, 1, 2, 3))
+                else:
+                    quantity = rng.choices(_QUANTITIES, cum_weights=_QUANTITY_WEIGHTS)[0]
+                items.append(
+                    {"name": product.name, "quantity": quantity, "unit_price": product.unit_price}
+                )
+                amount += quantity * product.unit_price
+            rows.append(
+                {
+                    **_record(self.id(), at, owner),
+                    "account_id": account_id,
+                    "purchased_at": at,
+                    "amount": amount,
+                    "channel": channel.value,
+                    "items": items,
+                }
+            )
+        return rows
+
+    def visits(
+        self, account_id: uuid.UUID, owner: uuid.UUID, age: int, contact_ids: list[uuid.UUID]
+    ) -> tuple[list[Row], list[Row]]:
+        """Past visits by the owner, and the follow-up tasks some of them asked for."""
+        rng = self.rng
+        window = min(age, VISIT_DAYS)
+        count = min(int(rng.expovariate(1 / VISIT_MEAN)), 1 + window // 14, MAX_VISITS)
+        visits, tasks = [], []
+        for _ in range(count):
+            day = self.workday(-rng.randint(1, window))
+            occurred = self.at(day, rng.randrange(WORK_START, WORK_END, 15))
+            visit_id = self.id()
+            outcome = rng.choice(_OUTCOMES)
+            notes = rng.choice(data.VISIT_OUTCOMES[outcome])
+            next_step = follow_up_at = None
+            if rng.random() < FOLLOW_UP_SHARE:
+                next_step = rng.choice(data.NEXT_STEPS)
+                follow_up_day = self.workday(day + rng.randint(3, 14))
+                follow_up_at = self.at(follow_up_day, 10 * 60)
+                tasks.append(
+                    self.follow_up(
+                        visit_id=visit_id,
+                        account_id=account_id,
+                        owner=owner,
+                        occurred=occurred,
+                        title=next_step,
+                        day=follow_up_day,
+                    )
+                )
+            visits.append(
+                {
+                    **_record(visit_id, occurred, owner),
+                    "account_id": account_id,
+                    "contact_id": rng.choice(contact_ids)
+                    if contact_ids and rng.random() < 0.7
+                    else None,
+                    "user_id": owner,
+                    "kind": rng.choices(_VISIT_KINDS, cum_weights=_VISIT_KIND_WEIGHTS)[0].value,
+                    "occurred_at": occurred,
+                    "outcome": outcome,
+                    "notes": notes.format(product=rng.choice(data.PRODUCTS).name),
+                    "next_step": next_step,
+                    "follow_up_at": follow_up_at,
+                    "location_lat": None,
+                    "location_lon": None,
+                    "location_accuracy": None,
+                    "fields": {},
+                }
+            )
+        return visits, tasks
+
+    def follow_up(
+        self,
+        *,
+        visit_id: uuid.UUID,
+        account_id: uuid.UUID,
+        owner: uuid.UUID,
+        occurred: datetime,
+        title: str,
+        day: int,
+    ) -> Row:
+        """The task a visit's follow-up date makes, as the visit service makes it.
+
+        Follow-ups due by now are mostly done; a few of the last month's are still open.
+        """
+        due = self.at(day, 10 * 60)
+        row = self.task_row(
+            follow_up_task_id(visit_id),
+            account_id=account_id,
+            assignee=owner,
+            created=occurred,
+            kind=TaskKind.TODO,
+            title=title,
+            due=due,
+        )
+        row.update(remind_at=due, visit_id=visit_id)
+        if day < 0 and (day < -30 or self.rng.random() < 0.8):
+            self.complete(row, self.at(day, 10 * 60 + self.rng.randrange(8 * 60)))
+        return row
+
+    # -- tasks -----------------------------------------------------------------------------
+
+    def task_row(
+        self,
+        task_id: uuid.UUID,
+        *,
+        account_id: uuid.UUID | None,
+        assignee: uuid.UUID,
+        created: datetime,
+        kind: TaskKind,
+        title: str,
+        due: datetime,
+        duration: int | None = None,
+        remind: datetime | None = None,
+    ) -> Row:
+        return {
+            **_record(task_id, created, assignee),
+            "deleted_at": None,
+            "account_id": account_id,
+            "assignee_id": assignee,
+            "kind": kind.value,
+            "title": title,
+            "notes": None,
+            "due_at": due,
+            "duration_minutes": duration,
+            "remind_at": remind,
+            "done_at": None,
+            "visit_id": None,
+        }
+
+    @staticmethod
+    def complete(row: Row, done: datetime) -> None:
+        """Mark a task done the way completing it does: a new version at that time."""
+        row.update(done_at=done, version=2, updated_at=done)
+
+    def title(self, kind: TaskKind) -> str:
+        template = self.rng.choice(data.TASK_TITLES[kind.value])
+        return template.format(product=self.rng.choice(data.PRODUCTS).name)
+
+    def open_task(self, account_id: uuid.UUID, owner: uuid.UUID, account_created: datetime) -> Row:
+        """An open task: a quarter overdue, a few due today, the rest in the coming weeks."""
+        rng = self.rng
+        kind = rng.choices(_TASK_KINDS, cum_weights=_TASK_KIND_WEIGHTS)[0]
+        roll = rng.random()
+        day = -rng.randint(1, 21) if roll < 0.25 else 0 if roll < 0.3 else rng.randint(1, 45)
+        day = self.workday(day)
+        duration = None
+        if kind in (TaskKind.VISIT, TaskKind.MEETING):
+            minute = rng.randrange(WORK_START, WORK_END - 60, 30)
+            duration = rng.choice((30, 60, 60, 90, 120))
+        elif kind == TaskKind.CALL:
+            minute = rng.randrange(WORK_START, WORK_END, 15)
+        else:
+            minute = WORK_END
+        due = self.at(day, minute)
+        remind = None
+        if day >= 0 and rng.random() < 0.6:
+            remind = due - timedelta(minutes=rng.choice((10, 15, 30, 60)))
+        created = max(account_created, self.at(min(day, 0) - rng.randint(1, 14), WORK_START))
+        return self.task_row(
+            self.id(),
+            account_id=account_id,
+            assignee=owner,
+            created=created,
+            kind=kind,
+            title=self.title(kind),
+            due=due,
+            duration=duration,
+            remind=remind,
+        )
+
+    def schedule(self) -> list[Row]:
+        """Every rep's day: planned visits, a meeting, calls, to-dos, some overdue.
+
+        Hung on the rep's first accounts, so the demo's Today page always has something on it.
+        """
+        plan: tuple[tuple[int, int, TaskKind, int | None, int | None], ...] = (
+            # (day, minute, kind, duration, minutes of reminder before)
+            (-3, WORK_END, TaskKind.TODO, None, None),
+            (-1, 15 * 60, TaskKind.CALL, None, None),
+            (0, 10 * 60, TaskKind.VISIT, 60, 30),
+            (0, 14 * 60, TaskKind.MEETING, 90, 30),
+            (0, 16 * 60 + 30, TaskKind.CALL, None, 10),
+            (0, WORK_END, TaskKind.TODO, None, None),
+            (1, 11 * 60, TaskKind.VISIT, 60, 30),
+            (3, 14 * 60, TaskKind.MEETING, 60, 60),
+        )
+        rows = []
+        for rep in self.reps:
+            samples = self.samples[rep]
+            for n, (day, minute, kind, duration, before) in enumerate(plan):
+                due = self.at(self.workday(day), minute)
+                remind = due - timedelta(minutes=before) if before is not None else None
+                created = self.at(min(day, 0) - 7, WORK_START)
+                account_id = None
+                if samples:
+                    account_id, account_created = samples[n % len(samples)]
+                    created = max(created, account_created)
+                rows.append(
+                    self.task_row(
+                        self.id(),
+                        account_id=account_id,
+                        assignee=rep,
+                        created=created,
+                        kind=kind,
+                        title=self.title(kind),
+                        due=due,
+                        duration=duration,
+                        remind=remind,
+                    )
+                )
+        manager = self.users["manager@example.com"]
+        report = self.at(0, 17 * 60)
+        created = self.at(-1, WORK_START)
+        rows.append(
+            self.task_row(
+                self.id(),
+                account_id=None,
+                assignee=manager,
+                created=created,
+                kind=TaskKind.TODO,
+                title="日報の確認",
+                due=report,
+            )
+        )
+        return rows
