@@ -121,13 +121,12 @@ async def test_same_seed_gives_the_same_rows(make_database: MakeDatabase) -> Non
     assert sorted(a[2] for a in same["accounts"]) != sorted(a[2] for a in different["accounts"])
 
 
-async def test_keys_built_in_another_process_are_the_same(
+async def test_batch_size_does_not_change_the_data(
     make_database: MakeDatabase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     here, there = await make_database(), await make_database()
-    monkeypatch.setattr(seed, "ACCOUNTS_PER_TRANSACTION", 15)
     await seed_demo(here, SETTINGS, accounts=40, seed=3, today=TODAY)
-    monkeypatch.setattr(seed, "KEYS_IN_A_PROCESS_FROM", 1)
+    monkeypatch.setattr(seed, "ACCOUNTS_PER_TRANSACTION", 15)
     await seed_demo(there, SETTINGS, accounts=40, seed=3, today=TODAY)
 
     assert await dump(here) == await dump(there)

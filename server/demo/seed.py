@@ -15,11 +15,10 @@ this one writes the previous batch.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -51,8 +50,6 @@ TIME_ZONE = "Asia/Tokyo"
 JST = timezone(timedelta(hours=9))
 
 ACCOUNTS_PER_TRANSACTION = 5_000
-# From this many accounts on, search keys are built in a second process.
-KEYS_IN_A_PROCESS_FROM = 10_000
 ROWS_PER_STATEMENT = 5_000
 BULK_CACHE_KIB = 256 * 1024
 
@@ -114,10 +111,6 @@ async def seed_demo(
     ``today`` (default: today in Tokyo) anchors every date: three years of purchases and two
     of visits before it, tasks overdue, due that day and upcoming around it.
     Raises `DemoNotEmpty` when the database holds any account, user or team.
-
-    From `KEYS_IN_A_PROCESS_FROM` accounts on, a spawned process builds the search keys, so
-    the program's main module must import without side effects (the usual
-    ``if __name__ == "__main__":`` guard, as console scripts have).
     """
     if accounts < 0:
         raise ValueError("accounts must not be negative")
@@ -132,7 +125,7 @@ async def seed_demo(
         await _insert(session, Team, [team])
         await _insert(session, User, users)
     loop = asyncio.get_running_loop()
-    with _key_builder(accounts) as builder:
+    with ThreadPoolExecutor(max_workers=1) as builder:
         # Each batch is written while the keys of the next one are being built.
         pending: tuple[_Batch, Awaitable[list[str]]] | None = None
         for first in range(0, accounts, ACCOUNTS_PER_TRANSACTION):
@@ -154,20 +147,14 @@ async def _ensure_empty(session: AsyncSession) -> None:
             raise DemoNotEmpty("the database already has users, teams or accounts")
 
 
-def _key_builder(accounts: int) -> Executor:
-    if accounts < KEYS_IN_A_PROCESS_FROM:
-        return ThreadPoolExecutor(max_workers=1)
-    # Spawned rather than forked: the caller may be a server with threads of its own.
-    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-
-
 def _search_keys(parts: Sequence[_KeyParts]) -> list[str]:
     """The accounts' search keys, built by the account service's own function."""
     return [
-        account_search_key(name=name, reading=reading, email=email, phones=phones,
-                           contact_names=contact_names)
+        account_search_key(
+            name=name, reading=reading, email=email, phones=phones, contact_names=contact_names
+        )
         for name, reading, email, phones, contact_names in parts
-    ]  # fmt: skip
+    ]
 
 
 async def _write(database: Database, batch: _Batch, keys: Awaitable[list[str]]) -> None:
@@ -180,10 +167,10 @@ async def _write(database: Database, batch: _Batch, keys: Awaitable[list[str]]) 
 
 @asynccontextmanager
 async def _roomy_cache(session: AsyncSession, sqlite: bool) -> AsyncIterator[None]:
-    """On SQLite, a page cache that holds a whole batch, so that no page is written twice.
+    """On SQLite, a page cache big enough to keep a whole batch in memory until it commits.
 
-    With the default 2 MiB cache a large transaction spills pages to the log mid-way, and
-    the random ids touch index pages all over the file.
+    With the default 2 MiB cache a large transaction spills changed pages to the log mid-way,
+    often the same index page again and again, since random ids touch pages all over the file.
     """
     if not sqlite:
         yield
