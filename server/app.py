@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import __version__, worker
 from server.accounts.routes import api as accounts_api
+from server.accounts.routes import postal_api
 from server.auth import routes as auth_routes
 from server.auth.middleware import AuthenticationMiddleware, check_request_origin
 from server.contacts.routes import api as contacts_api
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             auth_routes.me,
             auth_routes.home,
             accounts_api,
+            postal_api,
             contacts_api,
             visits_api,
             tasks_api,

@@ -1,10 +1,11 @@
 """Every model, imported in one place so Alembic sees the whole schema."""
 
-from server.accounts.models import Account
+from server.accounts.models import Account, AccountGram, AccountPhone
 from server.audit.models import AuditEntry
 from server.auth.models import ApiToken, LoginThrottle, Team, User, UserSession
 from server.contacts.models import Contact
 from server.db import Base
+from server.fields.models import FieldDefinition, VisitForm
 from server.keystore import StoredSecret
 from server.purchases.models import Purchase
 from server.tasks.models import Task
@@ -12,10 +13,13 @@ from server.visits.models import Visit
 
 __all__ = [
     "Account",
+    "AccountGram",
+    "AccountPhone",
     "ApiToken",
     "AuditEntry",
     "Base",
     "Contact",
+    "FieldDefinition",
     "LoginThrottle",
     "Purchase",
     "StoredSecret",
@@ -24,4 +28,5 @@ __all__ = [
     "User",
     "UserSession",
     "Visit",
+    "VisitForm",
 ]

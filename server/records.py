@@ -7,7 +7,7 @@ is created, changed and audited the same way whichever channel the change came t
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import date, datetime
 from typing import Any, Protocol, TypeVar
 
@@ -236,3 +236,28 @@ def base_version(data: Mapping[str, Any]) -> int:
             {"version": [_l("The version this change is based on is required.")]}
         )
     return raw
+
+
+async def clean_input(
+    read: Callable[[], dict[str, Any]],
+    custom: Coroutine[Any, Any, dict[str, Any]] | None,
+) -> dict[str, Any]:
+    """Run the built-in and the custom-field checks both, so one answer names every bad field.
+
+    ``read`` cleans the record's own fields; ``custom`` (if the input carries custom values, or
+    on create) cleans ``fields`` against the field definitions.
+    """
+    errors: dict[str, Any] = {}
+    values: dict[str, Any] = {}
+    try:
+        values = read()
+    except ValidationFailed as failed:
+        errors.update(failed.errors)
+    if custom is not None:
+        try:
+            values["fields"] = await custom
+        except ValidationFailed as failed:
+            errors.update(failed.errors)
+    if errors:
+        raise ValidationFailed(errors)
+    return values

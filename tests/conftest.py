@@ -97,7 +97,8 @@ def pg_schema_url(worker_tag: str) -> Iterator[str]:
     asyncio.run(_drop_pg_database(name))
 
 
-async def _truncate(url: str) -> None:
+async def truncate_all(url: str) -> None:
+    """Empty every table of a PostgreSQL test database."""
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     conn = await asyncpg.connect(_asyncpg_dsn(url))
     try:
@@ -120,7 +121,7 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
         shutil.copyfile(template, path)
         return f"sqlite+aiosqlite:///{path}"
     url: str = request.getfixturevalue("pg_schema_url")
-    asyncio.run(_truncate(url))
+    asyncio.run(truncate_all(url))
     return url
 
 
@@ -245,3 +246,30 @@ async def create_account(person: Person, **values: Any) -> dict[str, Any]:
     response = await person.post("/api/accounts", json=body)
     assert response.status_code == 201, response.text
     return dict(response.json())
+
+
+@pytest.fixture
+async def fields_defined(database: Database, settings: Settings) -> None:
+    """Plain text custom fields that the API tests write: industry, rank, a, b; temperature."""
+    from server.fields.service import FieldService  # noqa: PLC0415 - keeps conftest light
+
+    async with database.writing() as session:
+        service = FieldService(session, Actor.system())
+        for position, (entity, key) in enumerate(
+            [
+                ("account", "industry"),
+                ("account", "rank"),
+                ("account", "a"),
+                ("account", "b"),
+                ("visit", "temperature"),
+            ]
+        ):
+            await service.create(
+                {
+                    "entity": entity,
+                    "key": key,
+                    "type": "text",
+                    "label": {"ja": key, "en": key},
+                    "position": position,
+                }
+            )

@@ -7,7 +7,9 @@ from typing import Any
 from tests.conftest import Person, create_account, new_id
 
 
-async def test_create_answers_201_with_the_normalised_record(rep: Person) -> None:
+async def test_create_answers_201_with_the_normalised_record(
+    fields_defined: None, rep: Person
+) -> None:
     body = {
         "id": new_id(),
         "kind": "company",

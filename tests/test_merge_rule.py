@@ -63,14 +63,14 @@ async def test_the_same_field_changed_by_someone_else_is_a_conflict(
 
 
 async def test_a_conflict_writes_nothing_of_the_refused_change(
-    rep: Person, manager: Person
+    fields_defined: None, rep: Person, manager: Person
 ) -> None:
     account = await create_account(rep)
     url = f"/api/accounts/{account['id']}"
     after_rep = (await rep.patch(url, json={"version": 1, "notes": "来週訪問"})).json()
 
     response = await manager.patch(
-        url, json={"version": 1, "notes": "今月は訪問不要", "city": "港区", "fields": {"a": 1}}
+        url, json={"version": 1, "notes": "今月は訪問不要", "city": "港区", "fields": {"a": "1"}}
     )
 
     assert response.status_code == 409
@@ -120,21 +120,23 @@ async def test_agreeing_with_someone_else_alone_makes_no_new_version(
     assert (response.json()["notes"], response.json()["version"]) == ("来週訪問", 2)
 
 
-async def test_custom_values_merge_key_by_key(rep: Person, manager: Person) -> None:
+async def test_custom_values_merge_key_by_key(
+    fields_defined: None, rep: Person, manager: Person
+) -> None:
     account = await create_account(rep, fields={"industry": "retail"})
     url = f"/api/accounts/{account['id']}"
 
     first = await rep.patch(url, json={"version": 1, "fields": {"a": "車検 2026-10"}})
-    second = await manager.patch(url, json={"version": 1, "fields": {"b": 3}})
+    second = await manager.patch(url, json={"version": 1, "fields": {"b": "3"}})
 
     assert first.status_code == 200
     assert second.status_code == 200, second.text
-    assert second.json()["fields"] == {"industry": "retail", "a": "車検 2026-10", "b": 3}
+    assert second.json()["fields"] == {"industry": "retail", "a": "車検 2026-10", "b": "3"}
     assert second.json()["version"] == 3
 
 
 async def test_the_same_custom_key_changed_differently_is_a_conflict_on_that_key(
-    rep: Person, manager: Person
+    fields_defined: None, rep: Person, manager: Person
 ) -> None:
     account = await create_account(rep, fields={"a": "old", "b": "keep"})
     url = f"/api/accounts/{account['id']}"

@@ -188,7 +188,9 @@ async def test_a_renamed_contact_is_found_by_its_new_name(rep: Person) -> None:
 # -- visits --------------------------------------------------------------------------------
 
 
-async def test_a_visit_is_logged_with_contact_and_location(rep: Person) -> None:
+async def test_a_visit_is_logged_with_contact_and_location(
+    fields_defined: None, rep: Person
+) -> None:
     account = await create_account(rep)
     contact = await _contact(rep, account["id"])
     body = {

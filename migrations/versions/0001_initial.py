@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 16:48:32.517983
+Create Date: 2026-11-23 17:35:13.229083
 """
 
 from collections.abc import Sequence
@@ -49,6 +49,39 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "field_definitions",
+        sa.Column("entity", sa.String(length=16), nullable=False),
+        sa.Column("key", sa.String(length=40), nullable=False),
+        sa.Column("type", sa.String(length=16), nullable=False),
+        sa.Column("label_ja", sa.String(length=100), nullable=False),
+        sa.Column("label_en", sa.String(length=100), nullable=False),
+        sa.Column("help_ja", sa.String(length=500), nullable=True),
+        sa.Column("help_en", sa.String(length=500), nullable=True),
+        sa.Column("required", sa.Boolean(), nullable=False),
+        sa.Column("min_value", sa.Double(), nullable=True),
+        sa.Column("max_value", sa.Double(), nullable=True),
+        sa.Column("max_length", sa.Integer(), nullable=True),
+        sa.Column("pattern", sa.String(length=200), nullable=True),
+        sa.Column("pattern_message_ja", sa.String(length=200), nullable=True),
+        sa.Column("pattern_message_en", sa.String(length=200), nullable=True),
+        sa.Column(
+            "options", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
+        ),
+        sa.Column(
+            "default_value", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=True
+        ),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", server.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.Uuid(), nullable=True),
+        sa.Column("updated_at", server.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_by", sa.Uuid(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_field_definitions")),
+        sa.UniqueConstraint("entity", "key", name=op.f("uq_field_definitions_entity")),
+    )
+    op.create_table(
         "login_throttle",
         sa.Column("key", sa.String(length=300), nullable=False),
         sa.Column("failures", sa.Integer(), nullable=False),
@@ -94,6 +127,24 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_users_team_id"), ["team_id"], unique=False)
 
     op.create_table(
+        "visit_forms",
+        sa.Column("team_id", sa.Uuid(), nullable=True),
+        sa.Column(
+            "items", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
+        ),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", server.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.Uuid(), nullable=True),
+        sa.Column("updated_at", server.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_by", sa.Uuid(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["team_id"], ["teams.id"], name=op.f("fk_visit_forms_team_id_teams"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_visit_forms")),
+        sa.UniqueConstraint("team_id", name=op.f("uq_visit_forms_team_id")),
+    )
+    op.create_table(
         "accounts",
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -114,6 +165,8 @@ def upgrade() -> None:
         ),
         sa.Column("last_contact_at", server.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("search_key", sa.Text(), nullable=False),
+        sa.Column("name_key", sa.String(length=200), nullable=False),
+        sa.Column("reading_key", sa.String(length=200), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("created_at", server.db.UTCDateTime(timezone=True), nullable=False),
@@ -129,6 +182,8 @@ def upgrade() -> None:
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_accounts_owner_id"), ["owner_id"], unique=False)
         batch_op.create_index("ix_accounts_owner_live", ["owner_id", "deleted_at"], unique=False)
+        batch_op.create_index("ix_accounts_postal_code", ["postal_code"], unique=False)
+        batch_op.create_index("ix_accounts_reading_key", ["reading_key", "name_key"], unique=False)
 
     op.create_table(
         "api_tokens",
@@ -165,6 +220,53 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_sessions_user_id"), ["user_id"], unique=False)
 
     op.create_table(
+        "account_grams",
+        sa.Column(
+            "gram", sa.String().with_variant(sa.String(collation="C"), "postgresql"), nullable=False
+        ),
+        sa.Column("account_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_account_grams_account_id_accounts"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("gram", "account_id", name=op.f("pk_account_grams")),
+        sqlite_with_rowid=False,
+    )
+    with op.batch_alter_table("account_grams", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_account_grams_account_id"), ["account_id"], unique=False
+        )
+
+    op.create_table(
+        "account_phones",
+        sa.Column("account_id", sa.Uuid(), nullable=False),
+        sa.Column(
+            "digits",
+            sa.String().with_variant(sa.String(collation="C"), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "digits_reversed",
+            sa.String().with_variant(sa.String(collation="C"), "postgresql"),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_account_phones_account_id_accounts"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("account_id", "digits", name=op.f("pk_account_phones")),
+    )
+    with op.batch_alter_table("account_phones", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_account_phones_digits"), ["digits"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_account_phones_digits_reversed"), ["digits_reversed"], unique=False
+        )
+
+    op.create_table(
         "contacts",
         sa.Column("account_id", sa.Uuid(), nullable=False),
         sa.Column("name", sa.String(length=100), nullable=False),
@@ -174,6 +276,9 @@ def upgrade() -> None:
         sa.Column("phone", sa.String(length=20), nullable=True),
         sa.Column("mobile", sa.String(length=20), nullable=True),
         sa.Column("email", sa.String(length=254), nullable=True),
+        sa.Column(
+            "fields", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
+        ),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("created_at", server.db.UTCDateTime(timezone=True), nullable=False),
@@ -328,6 +433,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_contacts_account_id"))
 
     op.drop_table("contacts")
+    with op.batch_alter_table("account_phones", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_account_phones_digits_reversed"))
+        batch_op.drop_index(batch_op.f("ix_account_phones_digits"))
+
+    op.drop_table("account_phones")
+    with op.batch_alter_table("account_grams", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_account_grams_account_id"))
+
+    op.drop_table("account_grams")
     with op.batch_alter_table("sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_sessions_user_id"))
 
@@ -337,16 +451,20 @@ def downgrade() -> None:
 
     op.drop_table("api_tokens")
     with op.batch_alter_table("accounts", schema=None) as batch_op:
+        batch_op.drop_index("ix_accounts_reading_key")
+        batch_op.drop_index("ix_accounts_postal_code")
         batch_op.drop_index("ix_accounts_owner_live")
         batch_op.drop_index(batch_op.f("ix_accounts_owner_id"))
 
     op.drop_table("accounts")
+    op.drop_table("visit_forms")
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_users_team_id"))
 
     op.drop_table("users")
     op.drop_table("teams")
     op.drop_table("login_throttle")
+    op.drop_table("field_definitions")
     with op.batch_alter_table("audit_entries", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_entries_entity")
         batch_op.drop_index(batch_op.f("ix_audit_entries_at"))

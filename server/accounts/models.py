@@ -41,8 +41,14 @@ class Account(Record, SoftDelete, Base):
     # Derived: kept up to date by visits; changing them never bumps the version.
     last_contact_at: Mapped[datetime | None]
     search_key: Mapped[str] = mapped_column(Text, default="")
+    name_key: Mapped[str] = mapped_column(String(200), default="")
+    reading_key: Mapped[str] = mapped_column(String(200), default="")
 
-    __table_args__ = (Index("ix_accounts_owner_live", "owner_id", "deleted_at"),)
+    __table_args__ = (
+        Index("ix_accounts_owner_live", "owner_id", "deleted_at"),
+        Index("ix_accounts_reading_key", "reading_key", "name_key"),
+        Index("ix_accounts_postal_code", "postal_code"),
+    )
 
     def public(self) -> dict[str, Any]:
         """The account under its JSON names."""
@@ -74,3 +80,32 @@ EDITABLE = (
     "notes",
     "fields",
 )
+
+
+# Binary (code point) order on PostgreSQL too, so range scans mean "starts with".
+BinaryString = String().with_variant(String(collation="C"), "postgresql")
+
+
+class AccountGram(Base):
+    """One bigram of an account's search key (see `server.accounts.search`)."""
+
+    __tablename__ = "account_grams"
+
+    gram: Mapped[str] = mapped_column(BinaryString, primary_key=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 - SQLAlchemy reads it
+
+
+class AccountPhone(Base):
+    """The digits of one of an account's phones, forward and reversed."""
+
+    __tablename__ = "account_phones"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    digits: Mapped[str] = mapped_column(BinaryString, primary_key=True, index=True)
+    digits_reversed: Mapped[str] = mapped_column(BinaryString, index=True)

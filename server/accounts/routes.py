@@ -9,8 +9,8 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.accounts.schemas import AccountIn, AccountOut, AccountPage
-from server.accounts.service import AccountService
+from server.accounts.schemas import AccountIn, AccountOut, AccountPage, PostalAddress
+from server.accounts.service import AccountService, lookup_address
 from server.auth.scope import Actor
 from server.web.api import created, out, provided
 
@@ -76,6 +76,12 @@ async def restore_account(
     return out(AccountOut, await AccountService(db, actor).restore(account_id))
 
 
+@get("/api/postal-codes/{code:str}", tags=["accounts"])
+async def postal_code(actor: NamedDependency[Actor], code: FromPath[str]) -> PostalAddress:
+    """The prefecture, city and town for a postal code in any spelling (〒100-0001, 1000001)."""
+    return PostalAddress(**lookup_address(code))
+
+
 api = Router(
     "/api/accounts",
     route_handlers=[
@@ -86,5 +92,10 @@ api = Router(
         delete_account,
         restore_account,
     ],
+    tags=["accounts"],
+)
+postal_api = Router(
+    "/",
+    route_handlers=[postal_code],
     tags=["accounts"],
 )

@@ -61,3 +61,11 @@ class AccountIn(Input):
     tags: list[str] | UnsetType | None = UNSET
     notes: str | UnsetType | None = UNSET
     fields: dict[str, Any] | UnsetType | None = UNSET
+
+
+class PostalAddress(msgspec.Struct):
+    postal_code: str
+    display: str
+    prefecture: str
+    city: str
+    town: str

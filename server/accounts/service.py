@@ -3,32 +3,34 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.accounts import search
 from server.accounts.models import EDITABLE, Account, AccountKind
-from server.accounts.searchkey import account_search_key
 from server.auth.models import Role, User
 from server.auth.scope import Actor, visible_accounts
 from server.contacts.models import Contact
 from server.db import utcnow
 from server.errors import NotFound, ValidationFailed
+from server.fields.validator import clean_custom_values
 from server.i18n import _l
-from server.normalize import parse_query, phone_query_variants
 from server.paging import Page, keyset_page, offset_page
 from server.records import (
     base_version,
+    clean_input,
     find_for_create,
     id_for_create,
     insert_record,
     record_audit,
     update_record,
 )
-from server.validation import REQUIRED, BadValue, Reader, parse_uuid
+from server.normalize import format_postal_code, lookup_postal_code, parse_postal_code
+from server.validation import BAD_POSTAL, REQUIRED, BadValue, Reader, parse_uuid
 
 ENTITY = "account"
 
@@ -58,7 +60,8 @@ class AccountService:
     ) -> Page[Account]:
         """The actor's accounts by name, or those matching a search."""
         if q and q.strip():
-            return await offset_page(self.session, self._search(q), cursor=cursor, limit=limit)
+            found = search.search(q, self._visible())
+            return await offset_page(self.session, found, cursor=cursor, limit=limit)
         return await keyset_page(
             self.session,
             self._visible(),
@@ -69,18 +72,6 @@ class AccountService:
             cursor=cursor,
             limit=limit,
         )
-
-    def _search(self, q: str) -> Select[Account]:
-        text, digits = parse_query(q)
-        matches = [Account.search_key.contains(text, autoescape=True)] if text else []
-        if digits:
-            matches += [
-                Account.search_key.contains(variant, autoescape=True)
-                for variant in phone_query_variants(digits)
-            ]
-        if not matches:
-            return self._visible().where(Account.id.is_(None))
-        return self._visible().where(or_(*matches)).order_by(Account.name, Account.id)
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -93,25 +84,27 @@ class AccountService:
         existing = await find_for_create(self.session, Account, account_id, ENTITY, self._can_see)
         if existing is not None:
             return existing, False
-        values = self._clean(data, partial=False)
+        values = await clean_input(
+            lambda: self._clean(data, partial=False), self._custom(data, current=None)
+        )
         if values.get("owner_id") is None and self.actor.user_id is not None:
             values["owner_id"] = self.actor.user_id
         await self._check_owner(values.get("owner_id"), current=None)
         account = Account(id=account_id, **values)
-        account.search_key = account_search_key(
-            name=account.name,
-            reading=account.reading,
-            email=account.email,
-            phones=(account.phone, account.mobile, account.fax),
-        )
         saved = await insert_record(self.session, self.actor, account, ENTITY)
+        if saved is account:
+            await self.refresh_search_key(account)
         return saved, saved is account
 
     async def update(self, account_id: uuid.UUID, data: Mapping[str, Any]) -> Account:
         """Apply a change based on ``data["version"]`` under the merge rule."""
         account = await self._locked(account_id)
         base = base_version(data)
-        values = self._clean({k: v for k, v in data.items() if k != "version"}, partial=True)
+        changes = {k: v for k, v in data.items() if k != "version"}
+        values = await clean_input(
+            lambda: self._clean(changes, partial=True),
+            self._custom(data, current=account.fields) if "fields" in data else None,
+        )
         if "owner_id" in values:
             await self._check_owner(values["owner_id"], current=account.owner_id)
         await update_record(self.session, self.actor, account, ENTITY, values, base)
@@ -143,7 +136,7 @@ class AccountService:
         )
 
     async def refresh_search_key(self, account: Account) -> None:
-        """Rebuild the derived search key (name, reading, e-mail, phones, contacts)."""
+        """Rebuild the derived search key and its index rows (no new version)."""
         contacts = (
             await self.session.execute(
                 select(Contact.name, Contact.reading, Contact.phone, Contact.mobile).where(
@@ -151,15 +144,18 @@ class AccountService:
                 )
             )
         ).all()
-        account.search_key = account_search_key(
+        key = search.account_search_key(
             name=account.name,
             reading=account.reading,
             email=account.email,
-            phones=[account.phone, account.mobile, account.fax]
-            + [p for c in contacts for p in (c.phone, c.mobile)],
             contact_names=[n for c in contacts for n in (c.name, c.reading)],
         )
+        phones = [account.phone, account.mobile, account.fax]
+        phones += [p for c in contacts for p in (c.phone, c.mobile)]
+        account.search_key = key
+        account.name_key, account.reading_key = search.name_keys(account.name, account.reading)
         await self.session.flush()
+        await search.reindex(self.session, account.id, key, phones)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -200,7 +196,10 @@ class AccountService:
 
     def _clean(self, data: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
         read = Reader(
-            data, partial=partial, time_zone=self.actor.time_zone, read_only={"last_contact_at"}
+            data,
+            partial=partial,
+            time_zone=self.actor.time_zone,
+            read_only={"last_contact_at", "fields"},
         )
         read.choice("kind", [k.value for k in AccountKind], default=AccountKind.COMPANY.value)
         read.text("name", max_length=200, required=True)
@@ -215,10 +214,20 @@ class AccountService:
         read.identifier("owner_id")
         read.tags("tags")
         read.text("notes", max_length=20000)
-        read.mapping("fields")
         values = read.finish()
         assert set(values) <= set(EDITABLE)  # noqa: S101 - the reader knows only these
         return values
+
+    def _custom(
+        self, data: Mapping[str, Any], *, current: Mapping[str, Any] | None
+    ) -> Coroutine[Any, Any, dict[str, Any]]:
+        return clean_custom_values(
+            self.session,
+            ENTITY,
+            data.get("fields"),
+            current=current,
+            time_zone=self.actor.time_zone,
+        )
 
     async def _check_owner(self, owner_id: uuid.UUID | None, *, current: uuid.UUID | None) -> None:
         """Reps keep their own accounts; managers assign within their team; admins to anyone."""
@@ -257,3 +266,14 @@ def account_id_of(data: Mapping[str, Any]) -> uuid.UUID:
         return parse_uuid(raw)
     except BadValue as bad:
         raise ValidationFailed({"account_id": [bad.message]}) from None
+
+
+def lookup_address(raw: str) -> dict[str, str]:
+    """Prefecture, city and town for a postal code, from Japan Post's data."""
+    code = parse_postal_code(raw)
+    if code is None:
+        raise ValidationFailed({"postal_code": [BAD_POSTAL]})
+    found = lookup_postal_code(code)
+    if found is None:
+        raise NotFound("postal code")
+    return {"postal_code": code, "display": format_postal_code(code), **found}

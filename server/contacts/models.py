@@ -24,6 +24,7 @@ class Contact(Record, SoftDelete, Base):
     phone: Mapped[str | None] = mapped_column(String(20))
     mobile: Mapped[str | None] = mapped_column(String(20))
     email: Mapped[str | None] = mapped_column(String(254))
+    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     def public(self) -> dict[str, Any]:
         """The contact under its JSON names."""
@@ -38,4 +39,4 @@ class Contact(Record, SoftDelete, Base):
         }
 
 
-EDITABLE = ("name", "reading", "department", "title", "phone", "mobile", "email")
+EDITABLE = ("name", "reading", "department", "title", "phone", "mobile", "email", "fields")

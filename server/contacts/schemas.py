@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -22,6 +23,7 @@ class ContactOut(msgspec.Struct):
     phone: str | None
     mobile: str | None
     email: str | None
+    fields: dict[str, Any]
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -15,9 +15,11 @@ from server.auth.scope import Actor, visible_accounts
 from server.contacts.models import Contact
 from server.db import utcnow
 from server.errors import NotFound
+from server.fields.validator import clean_custom_values
 from server.paging import Page, keyset_page
 from server.records import (
     base_version,
+    clean_input,
     find_for_create,
     id_for_create,
     insert_record,
@@ -71,7 +73,9 @@ class ContactService:
         if existing is not None:
             return existing, False
         account = await self.accounts.get(account_id_of(data))
-        values = self._clean(data, partial=False)
+        values = await clean_input(
+            lambda: self._clean(data, partial=False), self._custom(data, current=None)
+        )
         contact = Contact(id=contact_id, account_id=account.id, **values)
         saved = await insert_record(self.session, self.actor, contact, ENTITY)
         await self.accounts.refresh_search_key(account)
@@ -80,8 +84,10 @@ class ContactService:
     async def update(self, contact_id: uuid.UUID, data: Mapping[str, Any]) -> Contact:
         contact = await self.get(contact_id, lock=True)
         base = base_version(data)
-        values = self._clean(
-            {k: v for k, v in data.items() if k not in {"version", "account_id"}}, partial=True
+        changes = {k: v for k, v in data.items() if k not in {"version", "account_id"}}
+        values = await clean_input(
+            lambda: self._clean(changes, partial=True),
+            self._custom(data, current=contact.fields) if "fields" in data else None,
         )
         await update_record(self.session, self.actor, contact, ENTITY, values, base)
         await self.accounts.refresh_search_key(await self.accounts.get(contact.account_id))
@@ -108,7 +114,7 @@ class ContactService:
         return found is not None
 
     def _clean(self, data: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
-        read = Reader(data, partial=partial, read_only={"account_id"})
+        read = Reader(data, partial=partial, read_only={"account_id", "fields"})
         read.text("name", max_length=100, required=True)
         read.reading("reading", max_length=100)
         read.text("department", max_length=100)
@@ -117,3 +123,14 @@ class ContactService:
         read.phone("mobile")
         read.email("email")
         return read.finish()
+
+    def _custom(
+        self, data: Mapping[str, Any], *, current: Mapping[str, Any] | None
+    ) -> Coroutine[Any, Any, dict[str, Any]]:
+        return clean_custom_values(
+            self.session,
+            ENTITY,
+            data.get("fields"),
+            current=current,
+            time_zone=self.actor.time_zone,
+        )

@@ -23,14 +23,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from itertools import accumulate
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.accounts.models import Account, AccountKind
-from server.accounts.searchkey import account_search_key
+from server.accounts.models import Account, AccountGram, AccountKind, AccountPhone
+from server.accounts.search import account_search_key, grams_of, name_keys, phone_digits_of
 from server.auth.models import Role, Team, User
 from server.auth.passwords import Passwords
 from server.contacts.models import Contact
@@ -127,7 +127,7 @@ async def seed_demo(
     loop = asyncio.get_running_loop()
     with ThreadPoolExecutor(max_workers=1) as builder:
         # Each batch is written while the keys of the next one are being built.
-        pending: tuple[_Batch, Awaitable[list[str]]] | None = None
+        pending: tuple[_Batch, Awaitable[list[_Keys]]] | None = None
         for first in range(0, accounts, ACCOUNTS_PER_TRANSACTION):
             batch = maker.accounts(min(ACCOUNTS_PER_TRANSACTION, accounts - first))
             keys = loop.run_in_executor(builder, _search_keys, batch.key_parts)
@@ -147,22 +147,39 @@ async def _ensure_empty(session: AsyncSession) -> None:
             raise DemoNotEmpty("the database already has users, teams or accounts")
 
 
-def _search_keys(parts: Sequence[_KeyParts]) -> list[str]:
-    """The accounts' search keys, built by the account service's own function."""
-    return [
-        account_search_key(
-            name=name, reading=reading, email=email, phones=phones, contact_names=contact_names
+class _Keys(NamedTuple):
+    search_key: str
+    name_key: str
+    reading_key: str
+    grams: set[str]
+    digits: set[str]
+
+
+def _search_keys(parts: Sequence[_KeyParts]) -> list[_Keys]:
+    """The accounts' search keys and index entries, built by the account search's functions."""
+    keys = []
+    for name, reading, email, phones, contact_names in parts:
+        key = account_search_key(
+            name=name, reading=reading, email=email, contact_names=contact_names
         )
-        for name, reading, email, phones, contact_names in parts
-    ]
+        keys.append(_Keys(key, *name_keys(name, reading), grams_of(key), phone_digits_of(phones)))
+    return keys
 
 
-async def _write(database: Database, batch: _Batch, keys: Awaitable[list[str]]) -> None:
-    for row, key in zip(batch.accounts, await keys, strict=True):
-        row["search_key"] = key
+async def _write(database: Database, batch: _Batch, keys: Awaitable[list[_Keys]]) -> None:
+    grams: list[Row] = []
+    phones: list[Row] = []
+    for row, made in zip(batch.accounts, await keys, strict=True):
+        row.update(search_key=made.search_key, name_key=made.name_key, reading_key=made.reading_key)
+        grams += ({"gram": gram, "account_id": row["id"]} for gram in made.grams)
+        phones += (
+            {"account_id": row["id"], "digits": d, "digits_reversed": d[::-1]} for d in made.digits
+        )
     async with database.writing() as session, _roomy_cache(session, database.is_sqlite):
         for model, rows in batch.tables():
             await _insert(session, model, rows)
+        await _insert(session, AccountGram, grams)
+        await _insert(session, AccountPhone, phones)
 
 
 @asynccontextmanager
@@ -186,7 +203,8 @@ async def _roomy_cache(session: AsyncSession, sqlite: bool) -> AsyncIterator[Non
 async def _insert(session: AsyncSession, model: type[Base], rows: Sequence[Row]) -> None:
     """Insert in primary-key order: the random ids then fill their index page by page."""
     table = cast(Table, model.__table__)
-    ordered = sorted(rows, key=lambda row: row["id"].int)
+    key = [column.name for column in table.primary_key.columns]
+    ordered = sorted(rows, key=lambda row: tuple(str(row[name]) for name in key))
     for start in range(0, len(ordered), ROWS_PER_STATEMENT):
         await session.execute(insert(table), ordered[start : start + ROWS_PER_STATEMENT])
 
@@ -373,6 +391,8 @@ class _Maker:
             deleted_at=None,
             last_contact_at=max((v["occurred_at"] for v in visits), default=None),
             search_key="",
+            name_key="",
+            reading_key="",
         )
         batch.accounts.append(row)
         batch.key_parts.append(

@@ -16,9 +16,10 @@ from server.auth.scope import Actor, visible_accounts
 from server.contacts.models import Contact
 from server.db import utcnow
 from server.errors import NotFound, ValidationFailed
+from server.fields.validator import clean_custom_values
 from server.i18n import _l
 from server.paging import Page, keyset_page
-from server.records import find_for_create, id_for_create, insert_record
+from server.records import clean_input, find_for_create, id_for_create, insert_record
 from server.tasks.models import TaskKind
 from server.tasks.service import TaskService
 from server.validation import Reader
@@ -76,7 +77,17 @@ class VisitService:
         if existing is not None:
             return existing, False
         account = await self.accounts.get(account_id_of(data))
-        values = self._clean(data)
+        values = await clean_input(
+            lambda: self._clean(data),
+            clean_custom_values(
+                self.session,
+                ENTITY,
+                data.get("fields"),
+                current=None,
+                team_id=self.actor.team_id,
+                time_zone=self.actor.time_zone,
+            ),
+        )
         await self._check_contact(values.get("contact_id"), account.id)
         location = values.pop("location")
         visit = Visit(id=visit_id, account_id=account.id, user_id=self.actor.user_id, **values)
@@ -122,7 +133,9 @@ class VisitService:
             raise ValidationFailed({"contact_id": [_l("No such contact at this account.")]})
 
     def _clean(self, data: Mapping[str, Any]) -> dict[str, Any]:
-        read = Reader(data, partial=False, time_zone=self.actor.time_zone, read_only={"user_id"})
+        read = Reader(
+            data, partial=False, time_zone=self.actor.time_zone, read_only={"user_id", "fields"}
+        )
         read.identifier("account_id", required=True)
         read.identifier("contact_id")
         read.choice("kind", [k.value for k in VisitKind], default=VisitKind.VISIT.value)
@@ -132,7 +145,6 @@ class VisitService:
         read.text("next_step", max_length=500)
         read.moment("follow_up_at")
         read.mapping("location")
-        read.mapping("fields")
         values = read.finish()
         values.pop("account_id")
         values["occurred_at"] = values["occurred_at"] or utcnow()

@@ -15,7 +15,17 @@ from server.i18n import translations
 from server.paths import PACKAGE
 from server.web.context import current_auth, current_user, request_locale
 
-FEATURES = ("web", "auth", "accounts", "contacts", "visits", "tasks", "purchases", "audit")
+FEATURES = (
+    "web",
+    "auth",
+    "accounts",
+    "contacts",
+    "visits",
+    "tasks",
+    "purchases",
+    "audit",
+    "fields",
+)
 
 
 def make_environment() -> Environment:

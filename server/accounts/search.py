@@ -1,0 +1,188 @@
+"""Account search that fits Japanese, served by indexes on SQLite and PostgreSQL alike.
+
+Every account keeps a folded search key (name, reading, e-mail, its contacts' names: see
+`server.normalize.fold`) and two index tables derived from it:
+
+- ``account_grams``: each distinct two-character piece (bigram) of every line of the key, plus
+  each line's last character followed by a space. A query of two or more characters looks up
+  its own bigrams and keeps the accounts holding all of them, then confirms the exact substring
+  on those few; a one-character query is a range scan of the bigrams starting with it. Short
+  Japanese queries (田中, やま, 髙) are the common case and are served without a table scan,
+  which neither FTS5's trigram tokenizer nor pg_trgm can do below three characters.
+- Postal codes in any spelling (〒100-0001, １００－０００１) match the stored seven digits.
+- ``account_phones``: the digits of every phone (international and national spelling), forward
+  and reversed, so a number is found by any leading or trailing run of digits — the CTI case
+  is the last digits of a caller's number — with a B-tree range scan.
+
+The same tables and queries run on both databases, so both answer the same results.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.accounts.models import Account, AccountGram, AccountPhone
+from server.normalize import (
+    fold,
+    parse_phone,
+    parse_postal_code,
+    parse_query,
+    phone_query_variants,
+    phone_search_keys,
+    search_key,
+)
+
+LINE_END = " "  # fold() removes spaces, so a space never occurs inside a key
+# Sorts after every digit: "123" <= digits < "123:" is "digits start with 123".
+DIGITS_END = ":"
+# Sorts after every character: c <= gram < c + TOP is "gram starts with c".
+TOP = "\U0010ffff"
+
+
+def account_search_key(
+    *,
+    name: str,
+    reading: str | None,
+    email: str | None,
+    contact_names: Iterable[str | None] = (),
+) -> str:
+    """Folded name, reading, e-mail and contacts' names, one per line."""
+    return search_key(name, reading, email, *contact_names)
+
+
+def grams_of(key: str) -> set[str]:
+    """The bigrams of every line of a search key, and each line's last character + space."""
+    grams: set[str] = set()
+    for line in key.split("\n"):
+        padded = line + LINE_END
+        grams.update(padded[i : i + 2] for i in range(len(line)))
+    return grams
+
+
+def phone_digits_of(phones: Iterable[str | None]) -> set[str]:
+    """The digit spellings (international and national) of every phone."""
+    return {digits for phone in phones if phone for digits in phone_search_keys(phone)}
+
+
+def index_rows(
+    account_id: uuid.UUID, key: str, phones: Iterable[str | None]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows of ``account_grams`` and ``account_phones`` for one account."""
+    grams = [{"gram": gram, "account_id": account_id} for gram in grams_of(key)]
+    digits = [
+        {"account_id": account_id, "digits": d, "digits_reversed": d[::-1]}
+        for d in phone_digits_of(phones)
+    ]
+    return grams, digits
+
+
+async def reindex(
+    session: AsyncSession, account_id: uuid.UUID, key: str, phones: Iterable[str | None]
+) -> None:
+    """Replace one account's index rows (a derived change: no version, no audit)."""
+    grams, digits = index_rows(account_id, key, phones)
+    await session.execute(delete(AccountGram).where(AccountGram.account_id == account_id))
+    await session.execute(delete(AccountPhone).where(AccountPhone.account_id == account_id))
+    if grams:
+        await session.execute(insert(AccountGram), grams)
+    if digits:
+        await session.execute(insert(AccountPhone), digits)
+
+
+def _text_matches(text: str) -> Select[Any]:
+    """Ids of accounts whose key holds ``text``, found through the bigram index."""
+    if len(text) == 1:
+        return select(AccountGram.account_id).where(
+            AccountGram.gram >= text, AccountGram.gram < text + TOP
+        )
+    grams = {text[i : i + 2] for i in range(len(text) - 1)}
+    return (
+        select(AccountGram.account_id)
+        .where(AccountGram.gram.in_(grams))
+        .group_by(AccountGram.account_id)
+        .having(func.count() == len(grams))
+    )
+
+
+def _phone_matches(digits: str) -> tuple[Select[Any], ColumnElement[bool]]:
+    """Ids of accounts with a number starting or ending with the digits, and 'exact'."""
+    starts, ends, exact = [], [], []
+    for variant in phone_query_variants(digits):
+        reverse = variant[::-1]
+        starts.append(
+            and_(AccountPhone.digits >= variant, AccountPhone.digits < variant + DIGITS_END)
+        )
+        ends.append(
+            and_(
+                AccountPhone.digits_reversed >= reverse,
+                AccountPhone.digits_reversed < reverse + DIGITS_END,
+            )
+        )
+        exact.append(AccountPhone.digits == variant)
+    ids = select(AccountPhone.account_id).where(or_(*starts, *ends))
+    exact_ids = select(AccountPhone.account_id).where(or_(*exact))
+    return ids, Account.id.in_(exact_ids)
+
+
+def search(q: str, visible: Select[Account]) -> Select[Account]:
+    """``visible`` narrowed to accounts matching ``q``, best matches first.
+
+    Exact and prefix matches on reading or name (or an exact phone number) come first, then
+    the rest by reading and name.
+    """
+    text, digits = parse_query(q)
+    if digits is None and (number := parse_phone(q)) is not None:
+        digits = number.removeprefix("+")  # spellings the box does not strip, e.g. tel:
+    postal_code = parse_postal_code(q)
+    if digits or postal_code:
+        found: list[ColumnElement[bool]] = []
+        exact: list[ColumnElement[bool]] = []
+        if digits:
+            ids, exact_number = _phone_matches(digits)
+            found.append(Account.id.in_(ids))
+            exact.append(exact_number)
+        if postal_code:
+            found.append(Account.postal_code == postal_code)
+            exact.append(Account.postal_code == postal_code)
+        rank = case((or_(*exact), 0), else_=1)
+        matched = visible.where(or_(*found))
+    elif text:
+        matched = visible.where(
+            Account.id.in_(_text_matches(text)),
+            Account.search_key.contains(text, autoescape=True),
+        )
+        rank = case(
+            (or_(Account.reading_key == text, Account.name_key == text), 0),
+            (
+                or_(
+                    Account.reading_key.startswith(text, autoescape=True),
+                    Account.name_key.startswith(text, autoescape=True),
+                ),
+                1,
+            ),
+            else_=2,
+        )
+    else:
+        return visible.where(literal(False))
+    return matched.order_by(rank, Account.reading_key, Account.name_key, Account.id)
+
+
+def name_keys(name: str, reading: str | None) -> tuple[str, str]:
+    """The folded name and reading, kept for ranking and ordering."""
+    return fold(name), fold(reading or "")

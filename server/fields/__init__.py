@@ -1,0 +1,1 @@
+"""Custom fields: definitions per entity, industry templates, visit forms, one validator."""
