@@ -33,6 +33,7 @@ from server.auth.middleware import AuthenticationMiddleware, check_request_origi
 from server.contacts.routes import api as contacts_api
 from server.db import Database
 from server.errors import DomainError
+from server.fields.routes import api as fields_api
 from server.keystore import shared_secret
 from server.paths import bundled
 from server.purchases.routes import api as purchases_api
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             visits_api,
             tasks_api,
             purchases_api,
+            fields_api,
             create_static_files_router(
                 path="/static", directories=[bundled("pwa")], include_in_schema=False
             ),

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
 from typing import Any
 
 import pytest
-from babel.messages.pofile import read_po
 
 from server.errors import ValidationFailed
 from server.fields.definitions import check_definition
 from server.fields.industries import TEMPLATES
-from server.fields.ja_messages import JA_MESSAGES
 from server.fields.types import Spec, check_pattern, input_value, parse_value
 from server.fields.validator import clean_values
-from server.i18n import LOCALE_DIR, Text
+from server.i18n import Text
 from server.validation import BadValue
 
 OPTIONS = ("1K", "1LDK", "2LDK")
@@ -359,27 +355,3 @@ def test_a_definitions_default_is_stored_normalised() -> None:
         None,
     )
     assert state["default"] == "2019-05-01"
-
-
-def _message_ids() -> set[str]:
-    found = set()
-    for path in (Path(__file__).parent.parent / "server" / "fields").glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Name)
-                and node.func.id == "_l"
-                and isinstance(node.args[0], ast.Constant)
-            ):
-                found.add(node.args[0].value)
-    return found
-
-
-def test_every_message_has_a_japanese_translation() -> None:
-    with (LOCALE_DIR / "ja" / "LC_MESSAGES" / "messages.po").open("rb") as po:
-        catalog = {m.id: m.string for m in read_po(po) if m.id}
-    missing = {
-        msgid for msgid in _message_ids() if not catalog.get(msgid) and msgid not in JA_MESSAGES
-    }
-    assert missing == set()
-    assert all(JA_MESSAGES.values())

@@ -19,6 +19,7 @@ from server.db import utcnow
 from server.errors import NotFound, ValidationFailed
 from server.fields.validator import clean_custom_values
 from server.i18n import _l
+from server.normalize import format_postal_code, lookup_postal_code, parse_postal_code
 from server.paging import Page, keyset_page, offset_page
 from server.records import (
     base_version,
@@ -29,7 +30,6 @@ from server.records import (
     record_audit,
     update_record,
 )
-from server.normalize import format_postal_code, lookup_postal_code, parse_postal_code
 from server.validation import BAD_POSTAL, REQUIRED, BadValue, Reader, parse_uuid
 
 ENTITY = "account"

@@ -168,11 +168,13 @@ async def effective_visit_form(session: AsyncSession, team_id: uuid.UUID | None)
 # -- definitions -----------------------------------------------------------------------------
 
 
-def _records_with_fields(entity: str) -> tuple[Any, Any] | None:
+def _records_with_fields(entity: str) -> tuple[Any, Any]:
     """The id and ``fields`` columns of the records an entity's custom values live in."""
-    model: Any = {"account": Account, "contact": Contact, "visit": Visit}[entity]
-    column = getattr(model, "fields", None)
-    return (model.id, column) if column is not None else None
+    if entity == Entity.ACCOUNT:
+        return Account.id, Account.fields
+    if entity == Entity.CONTACT:
+        return Contact.id, Contact.fields
+    return Visit.id, Visit.fields
 
 
 class FieldService:
@@ -332,11 +334,12 @@ class FieldService:
         return saved, saved is definition
 
     async def _check_stored(self, entity: str, spec: Spec, changed: Sequence[str]) -> None:
-        """Refuse new rules that a stored value does not fit, naming the records."""
-        columns = _records_with_fields(entity)
-        if columns is None:
-            return
-        id_column, fields_column = columns
+        """Refuse new rules that a stored value does not fit, naming the records.
+
+        Records in the bin count too: they can be restored. A record without a value does
+        not block a field from becoming required; the rule applies to its next write.
+        """
+        id_column, fields_column = _records_with_fields(entity)
         stmt = (
             select(id_column, fields_column)
             .where(self._has_key(fields_column, spec.key))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import date, datetime
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, PrefixLoader, select_autoescape
@@ -12,6 +13,7 @@ from litestar.response import Template
 
 from server.auth.middleware import CSRF_COOKIE, SECURE_CSRF_COOKIE, csrf_cookie, is_https
 from server.i18n import translations
+from server.normalize import format_phone_national, format_postal_code, format_wareki, parse_date
 from server.paths import PACKAGE
 from server.web.context import current_auth, current_user, request_locale
 
@@ -34,12 +36,29 @@ def make_environment() -> Environment:
         for name in FEATURES
         if (PACKAGE / name / "templates").is_dir()
     }
-    return Environment(
+    env = Environment(
         loader=PrefixLoader(loaders),
         autoescape=select_autoescape(default=True),
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["wareki"] = wareki
+    env.filters["phone"] = format_phone_national
+    env.filters["postal_code"] = format_postal_code
+    return env
+
+
+def wareki(value: date | str | None) -> str:
+    """A date in the Japanese era (令和7年4月1日); an ISO date string is read first."""
+    if value is None or value == "":
+        return ""
+    day = value if isinstance(value, date) else parse_date(value)
+    if day is None:
+        return str(value)
+    try:
+        return format_wareki(day.date() if isinstance(day, datetime) else day)
+    except ValueError:
+        return day.isoformat()
 
 
 def page(
