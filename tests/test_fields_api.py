@@ -509,3 +509,28 @@ async def test_the_visit_form_decides_what_a_visit_requires(
             session, "visit", {}, current=None, team_id=outsider.user.team_id
         )
         assert other_team == {"test_drive": False}
+
+
+async def test_a_bad_inspection_date_and_model_year_are_both_named_with_the_rest(
+    admin: Person, rep: Person
+) -> None:
+    await car_dealer(admin)
+    response = await rep.post(
+        "/api/accounts",
+        json={
+            "id": new_id(),
+            "name": "山田 太郎",
+            "phone": "123",
+            "fields": {
+                "car_model": "プリウス",
+                "model_year": 1800,
+                "inspection_date": "令和8年2月30日",
+                "colour": "白",
+            },
+        },
+    )
+    assert response.status_code == 422
+    errors = response.json()["errors"]
+    assert set(errors) == {"phone", "fields.model_year", "fields.inspection_date", "fields.colour"}
+    assert errors["fields.model_year"] == ["1950以上で入力してください。"]
+    assert (await rep.get("/api/accounts")).json()["items"] == []
