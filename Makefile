@@ -17,8 +17,9 @@ demo: $(BIN)/python  ## install FieldCRM and serve it with demo data on http://1
 dev: $(BIN)/python  ## editable install with the test and lint tools
 	$(BIN)/pip install --quiet -e '.[test]'
 
-test: dev  ## the whole test suite, in parallel, on SQLite and PostgreSQL
-	$(BIN)/pytest -n auto
+test: dev  ## the whole suite, in parallel: tests/ on SQLite and PostgreSQL, then e2e/ in Chromium
+	$(BIN)/pytest -n auto tests
+	$(BIN)/pytest -n auto e2e
 
 lint: dev  ## ruff (lint and format) and mypy
 	$(BIN)/ruff check .

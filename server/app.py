@@ -20,14 +20,16 @@ from litestar.exceptions import (
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
-from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import __version__, worker
+from server.accounts import pages as account_pages
 from server.accounts.routes import api as accounts_api
 from server.accounts.routes import postal_api
+from server.admin import pages as admin_pages
+from server.auth import pages as auth_pages
 from server.auth import routes as auth_routes
 from server.auth.middleware import AuthenticationMiddleware, check_request_origin
 from server.contacts.routes import api as contacts_api
@@ -35,13 +37,15 @@ from server.db import Database
 from server.errors import DomainError
 from server.fields.routes import api as fields_api
 from server.keystore import shared_secret
-from server.paths import bundled
 from server.purchases.routes import api as purchases_api
 from server.settings import Settings
+from server.tasks import pages as task_pages
 from server.tasks.routes import api as tasks_api
+from server.visits import pages as visit_pages
 from server.visits.routes import api as visits_api
 from server.web import errors
 from server.web.deps import provide_actor, provide_db, provide_settings, provide_user
+from server.web.static import static_router
 from server.web.templating import make_environment
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -112,6 +116,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             auth_routes.api_login,
             auth_routes.me,
             auth_routes.home,
+            auth_pages.me_page,
+            auth_pages.me_submit,
+            *account_pages.pages,
+            *admin_pages.pages,
+            *task_pages.pages,
+            *visit_pages.pages,
             accounts_api,
             postal_api,
             contacts_api,
@@ -119,9 +129,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             tasks_api,
             purchases_api,
             fields_api,
-            create_static_files_router(
-                path="/static", directories=[bundled("pwa")], include_in_schema=False
-            ),
+            static_router(),
         ],
         dependencies={
             "db": Provide(provide_db),

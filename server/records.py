@@ -241,11 +241,13 @@ def base_version(data: Mapping[str, Any]) -> int:
 async def clean_input(
     read: Callable[[], dict[str, Any]],
     custom: Coroutine[Any, Any, dict[str, Any]] | None,
+    also: Coroutine[Any, Any, None] | None = None,
 ) -> dict[str, Any]:
     """Run the built-in and the custom-field checks both, so one answer names every bad field.
 
     ``read`` cleans the record's own fields; ``custom`` (if the input carries custom values, or
-    on create) cleans ``fields`` against the field definitions.
+    on create) cleans ``fields`` against the field definitions; ``also`` is any further check
+    that needs the database (it raises `ValidationFailed` too).
     """
     errors: dict[str, Any] = {}
     values: dict[str, Any] = {}
@@ -256,6 +258,11 @@ async def clean_input(
     if custom is not None:
         try:
             values["fields"] = await custom
+        except ValidationFailed as failed:
+            errors.update(failed.errors)
+    if also is not None:
+        try:
+            await also
         except ValidationFailed as failed:
             errors.update(failed.errors)
     if errors:

@@ -78,6 +78,10 @@ class Reader:
             return
         try:
             self.values[name] = parse(raw)
+        except BadValues as bad:
+            for part, messages in bad.errors.items():
+                for message in messages:
+                    self.errors.add(part, message)
         except BadValue as bad:
             self.errors.add(name, bad.message)
 
@@ -197,6 +201,14 @@ class BadValue(Exception):  # noqa: N818 - internal signal, never escapes a Read
     def __init__(self, message: Text) -> None:
         super().__init__(str(message))
         self.message = message
+
+
+class BadValues(Exception):  # noqa: N818 - internal signal, never escapes a Reader
+    """A compound value with errors in its parts, named ``<field>.<part>``."""
+
+    def __init__(self, errors: dict[str, list[Text]]) -> None:
+        super().__init__(", ".join(errors))
+        self.errors = errors
 
 
 BAD_EMAIL = _l("Not a valid e-mail address.")

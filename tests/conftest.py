@@ -11,10 +11,11 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
@@ -36,7 +37,18 @@ PG_ADMIN_URL = os.environ.get(
     "FIELDCRM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
 PASSWORD = "correct horse battery"
+T = TypeVar("T")
 BACKENDS = ("sqlite", "postgresql")
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from synchronous code, on a thread of its own.
+
+    Sync fixtures prepare databases this way; a thread keeps it working even where the calling
+    thread already runs an event loop (Playwright's sync API does).
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def _asyncpg_dsn(url: str) -> str:
@@ -84,17 +96,17 @@ def worker_tag(worker_id: str) -> str:
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("schema") / "template.db"
-    asyncio.run(_migrate(f"sqlite+aiosqlite:///{path}"))
+    run_async(_migrate(f"sqlite+aiosqlite:///{path}"))
     return path
 
 
 @pytest.fixture(scope="session")
 def pg_schema_url(worker_tag: str) -> Iterator[str]:
     name = f"fieldcrm_test_{worker_tag}"
-    url = asyncio.run(_recreate_pg_database(name))
-    asyncio.run(_migrate(url))
+    url = run_async(_recreate_pg_database(name))
+    run_async(_migrate(url))
     yield url
-    asyncio.run(_drop_pg_database(name))
+    run_async(_drop_pg_database(name))
 
 
 async def truncate_all(url: str) -> None:
@@ -121,7 +133,7 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
         shutil.copyfile(template, path)
         return f"sqlite+aiosqlite:///{path}"
     url: str = request.getfixturevalue("pg_schema_url")
-    asyncio.run(truncate_all(url))
+    run_async(truncate_all(url))
     return url
 
 

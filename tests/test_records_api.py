@@ -247,6 +247,7 @@ async def test_a_follow_up_date_makes_one_task_even_when_the_visit_is_repeated(
     body = {
         "id": new_id(),
         "account_id": account["id"],
+        "occurred_at": "2026-04-01T10:00+09:00",
         "next_step": "見積を送る",
         "follow_up_at": "2026-04-03T09:00+09:00",
     }
@@ -537,3 +538,40 @@ async def test_a_purchase_needs_an_amount_and_a_time(rep: Person) -> None:
     assert set(response.json()["errors"]) == {"amount", "purchased_at"}
     listed = await rep.get(f"/api/accounts/{account['id']}/purchases")
     assert listed.json()["items"] == []
+
+
+async def test_a_visit_names_every_bad_field_at_once(rep: Person, rep_b: Person) -> None:
+    mine = await create_account(rep)
+    other = await create_account(rep_b)
+    stranger = (
+        await rep_b.post("/api/contacts", json={"account_id": other["id"], "name": "他人"})
+    ).json()
+    response = await rep.post(
+        "/api/visits",
+        json={
+            "account_id": mine["id"],
+            "kind": "lunch",
+            "contact_id": stranger["id"],
+            "location": {"lat": 200, "lon": 0},
+            "occurred_at": "yesterday",
+        },
+    )
+    assert response.status_code == 422
+    assert set(response.json()["errors"]) == {"kind", "contact_id", "location.lat", "occurred_at"}
+
+
+async def test_a_follow_up_before_the_visit_is_refused(rep: Person) -> None:
+    account = await create_account(rep)
+    response = await rep.post(
+        "/api/visits",
+        json={
+            "account_id": account["id"],
+            "occurred_at": "2026-11-20T10:00:00+09:00",
+            "follow_up_at": "2026-11-19T10:00:00+09:00",
+        },
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"] == {
+        "follow_up_at": ["フォローアップ日は訪問日より後にしてください。"]
+    }
+    assert (await rep.get("/api/tasks")).json()["items"] == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 from datetime import date
@@ -19,7 +18,7 @@ from server.auth.scope import Actor
 from server.db import Database
 from server.demo.seed import seed_demo
 from server.settings import Settings
-from tests.conftest import Person, create_account, new_id, truncate_all
+from tests.conftest import Person, create_account, new_id, run_async, truncate_all
 
 CASES = json.loads((Path(__file__).parent / "data" / "folding_cases.json").read_text())
 
@@ -175,9 +174,9 @@ def test_sqlite_and_postgresql_answer_the_same(
     template: Path = request.getfixturevalue("sqlite_template")
     shutil.copyfile(template, tmp_path / "same.db")
     pg_url: str = request.getfixturevalue("pg_schema_url")
-    asyncio.run(truncate_all(pg_url))
-    on_sqlite = asyncio.run(_answers(f"sqlite+aiosqlite:///{tmp_path}/same.db"))
-    on_postgresql = asyncio.run(_answers(pg_url))
+    run_async(truncate_all(pg_url))
+    on_sqlite = run_async(_answers(f"sqlite+aiosqlite:///{tmp_path}/same.db"))
+    on_postgresql = run_async(_answers(pg_url))
     assert on_sqlite == on_postgresql
     assert sum(len(ids) for ids in on_sqlite.values()) > 50  # the queries do find things
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 17:35:13.229083
+Create Date: 2026-11-23 18:10:06.490411
 """
 
 from collections.abc import Sequence
@@ -109,6 +109,9 @@ def upgrade() -> None:
         sa.Column("team_id", sa.Uuid(), nullable=True),
         sa.Column("locale", sa.String(length=8), nullable=False),
         sa.Column("time_zone", sa.String(length=64), nullable=False),
+        sa.Column(
+            "prefers_wareki", sa.Boolean(), server_default=sa.text("(false)"), nullable=False
+        ),
         sa.Column("password_hash", sa.String(length=255), nullable=True),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -326,6 +329,31 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "recent_views",
+        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("account_id", sa.Uuid(), nullable=False),
+        sa.Column("viewed_at", server.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_recent_views_account_id_accounts"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_recent_views_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("user_id", "account_id", name=op.f("pk_recent_views")),
+    )
+    with op.batch_alter_table("recent_views", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_recent_views_account_id"), ["account_id"], unique=False
+        )
+        batch_op.create_index("ix_recent_views_user_viewed", ["user_id", "viewed_at"], unique=False)
+
+    op.create_table(
         "visits",
         sa.Column("account_id", sa.Uuid(), nullable=False),
         sa.Column("contact_id", sa.Uuid(), nullable=True),
@@ -425,6 +453,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_visits_account_occurred")
 
     op.drop_table("visits")
+    with op.batch_alter_table("recent_views", schema=None) as batch_op:
+        batch_op.drop_index("ix_recent_views_user_viewed")
+        batch_op.drop_index(batch_op.f("ix_recent_views_account_id"))
+
+    op.drop_table("recent_views")
     with op.batch_alter_table("purchases", schema=None) as batch_op:
         batch_op.drop_index("ix_purchases_account_at")
 

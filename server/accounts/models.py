@@ -109,3 +109,19 @@ class AccountPhone(Base):
     )
     digits: Mapped[str] = mapped_column(BinaryString, primary_key=True, index=True)
     digits_reversed: Mapped[str] = mapped_column(BinaryString, index=True)
+
+
+class RecentView(Base):
+    """When a user last opened an account's briefing (for "recently viewed" on Today)."""
+
+    __tablename__ = "recent_views"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    viewed_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_recent_views_user_viewed", "user_id", "viewed_at"),)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from server.auth.models import Role, User
 from server.auth.scope import Actor, visible_accounts
 from server.contacts.models import Contact
 from server.db import utcnow
-from server.errors import NotFound, ValidationFailed
+from server.errors import Forbidden, NotFound, ValidationFailed
 from server.fields.validator import clean_custom_values
 from server.i18n import _l
 from server.normalize import format_postal_code, lookup_postal_code, parse_postal_code
@@ -122,6 +123,34 @@ class AccountService:
         if account.deleted_at is not None:
             await self._set_deleted(account, None, "restore")
         return account
+
+    async def assign(
+        self, account_ids: Sequence[uuid.UUID], owner_id: uuid.UUID | None
+    ) -> builtins.list[Account]:
+        """Give many accounts to one owner (managers and admins); each change is audited.
+
+        The owner rules are those of a single update; one account the actor may not see
+        makes the whole assignment fail, so nothing is half done.
+        """
+        if not (self.actor.is_admin or self.actor.is_manager):
+            raise Forbidden()
+        if not account_ids:
+            raise ValidationFailed({"account_ids": [_l("Choose at least one account.")]})
+        accounts = []
+        for account_id in dict.fromkeys(account_ids):
+            account = await self._locked(account_id)
+            await self._check_owner(owner_id, current=account.owner_id)
+            await update_record(
+                self.session,
+                self.actor,
+                account,
+                ENTITY,
+                {"owner_id": owner_id},
+                account.version,
+                action="assign",
+            )
+            accounts.append(account)
+        return accounts
 
     async def touch_contact(self, account_id: uuid.UUID, at: datetime) -> None:
         """Move the derived last-contact time forward; no new version."""

@@ -6,7 +6,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db import Base, Record, utcnow
@@ -37,6 +37,8 @@ class User(Record, Base):
     )
     locale: Mapped[str] = mapped_column(String(8), default="ja")
     time_zone: Mapped[str] = mapped_column(String(64), default="Asia/Tokyo")
+    # Dates shown in the Japanese era (令和8年11月23日) rather than the Western year.
+    prefers_wareki: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)
 

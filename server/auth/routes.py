@@ -141,5 +141,6 @@ async def me(user: NamedDependency[User]) -> UserOut:
 
 
 @get("/", name="home", include_in_schema=False)
-async def home(request: Req, user: NamedDependency[User]) -> Template:
-    return page(request, "web/home.html")
+async def home(user: NamedDependency[User]) -> Redirect:
+    """The start page is Today; the anonymous are sent to log in first."""
+    return Redirect("/today")

@@ -6,6 +6,7 @@ import hashlib
 import math
 import secrets
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -20,7 +21,7 @@ from server.auth.models import ApiToken, LoginThrottle, Role, Team, User, UserSe
 from server.auth.passwords import Passwords
 from server.auth.scope import Actor
 from server.db import utcnow
-from server.errors import Errors, Forbidden, NotFound
+from server.errors import Errors, Forbidden, NotFound, ValidationFailed
 from server.i18n import LOCALES, Text, _l
 from server.normalize import parse_email
 from server.records import record_audit
@@ -150,6 +151,99 @@ class UserService:
                 .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
                 .values(revoked_at=utcnow())
             )
+        await self.session.flush()
+        return user
+
+    async def update_preferences(self, user_id: uuid.UUID, data: Mapping[str, Any]) -> User:
+        """Language, time zone and 和暦; a user sets their own, an admin anyone's.
+
+        ``data`` may hold ``locale``, ``time_zone`` and ``prefers_wareki``; keys left out stay
+        as they are. Every bad value is named; nothing is saved unless all are good.
+        """
+        if self.actor.user_id != user_id and not self.actor.is_admin:
+            raise Forbidden()
+        user = await self.session.get(User, user_id)
+        if user is None:
+            raise NotFound("user")
+        wanted = _preferences(data)
+        changes = {
+            name: [getattr(user, name), value]
+            for name, value in wanted.items()
+            if getattr(user, name) != value
+        }
+        if changes:
+            for name, (_old, new) in changes.items():
+                setattr(user, name, new)
+            user.version += 1
+            user.updated_at = utcnow()
+            user.updated_by = self.actor.user_id
+            record_audit(
+                self.session,
+                self.actor,
+                entity="user",
+                entity_id=user.id,
+                action="update",
+                version=user.version,
+                changes=changes,
+            )
+            await self.session.flush()
+        return user
+
+    async def get(self, user_id: uuid.UUID) -> User:
+        """A user, for admins."""
+        if not self.actor.is_admin:
+            raise Forbidden()
+        user = await self.session.get(User, user_id)
+        if user is None:
+            raise NotFound("user")
+        return user
+
+    async def list_users(self, *, active_only: bool = False) -> list[tuple[User, str | None]]:
+        """Users with their team's name: admins see everyone, a manager their own team."""
+        if not (self.actor.is_admin or (self.actor.is_manager and self.actor.team_id)):
+            raise Forbidden()
+        stmt = (
+            select(User, Team.name)
+            .outerjoin(Team, Team.id == User.team_id)
+            .order_by(User.active.desc(), User.name, User.email_key)
+        )
+        if not self.actor.is_admin:
+            stmt = stmt.where(User.team_id == self.actor.team_id)
+        if active_only:
+            stmt = stmt.where(User.active.is_(True))
+        return [(user, team) for user, team in (await self.session.execute(stmt)).all()]
+
+    async def list_teams(self) -> list[Team]:
+        """Teams by name: all of them for admins, their own for a manager."""
+        if not (self.actor.is_admin or self.actor.is_manager):
+            raise Forbidden()
+        stmt = select(Team).order_by(Team.name)
+        if not self.actor.is_admin:
+            stmt = stmt.where(Team.id == self.actor.team_id)
+        return list(await self.session.scalars(stmt))
+
+    async def reset_password(self, user_id: uuid.UUID, password: str) -> User:
+        """Set a new password (admins); every session the user has ends."""
+        user = await self.get(user_id)
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise ValidationFailed(
+                {"password": [_l("Must be at least {min} characters.", min=MIN_PASSWORD_LENGTH)]}
+            )
+        user.password_hash = self.passwords.hash(password)
+        user.version += 1
+        user.updated_at = utcnow()
+        user.updated_by = self.actor.user_id
+        # The audit trail says that the password changed, never what it is.
+        record_audit(
+            self.session,
+            self.actor,
+            entity="user",
+            entity_id=user.id,
+            action="reset_password",
+            version=user.version,
+            changes={"password": ["***", "***"]},
+        )
+        await self.session.execute(delete(UserSession).where(UserSession.user_id == user.id))
         await self.session.flush()
         return user
 
@@ -325,3 +419,27 @@ def _is_zone(name: str) -> bool:
     except (ZoneInfoNotFoundError, ValueError):
         return False
     return True
+
+
+def _preferences(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The preferences in ``data``, checked; raises naming every bad one."""
+    errors = Errors()
+    wanted: dict[str, Any] = {}
+    if "locale" in data:
+        if data["locale"] in LOCALES:
+            wanted["locale"] = data["locale"]
+        else:
+            errors.add("locale", _l("Must be one of: {options}.", options=", ".join(LOCALES)))
+    if "time_zone" in data:
+        zone = data["time_zone"]
+        if isinstance(zone, str) and _is_zone(zone.strip()):
+            wanted["time_zone"] = zone.strip()
+        else:
+            errors.add("time_zone", _l("Unknown time zone."))
+    if "prefers_wareki" in data:
+        if isinstance(data["prefers_wareki"], bool):
+            wanted["prefers_wareki"] = data["prefers_wareki"]
+        else:
+            errors.add("prefers_wareki", _l("Must be true or false."))
+    errors.raise_if_any()
+    return wanted

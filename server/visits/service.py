@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,17 +13,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts.models import Account
 from server.accounts.service import AccountService, account_id_of
+from server.auth.models import User
 from server.auth.scope import Actor, visible_accounts
 from server.contacts.models import Contact
 from server.db import utcnow
-from server.errors import NotFound, ValidationFailed
+from server.errors import Forbidden, NotFound, ValidationFailed
 from server.fields.validator import clean_custom_values
 from server.i18n import _l
-from server.paging import Page, keyset_page
+from server.paging import Page, clamp_limit, keyset_page
 from server.records import clean_input, find_for_create, id_for_create, insert_record
 from server.tasks.models import TaskKind
 from server.tasks.service import TaskService
-from server.validation import Reader
+from server.validation import BadValue, BadValues, Reader, parse_uuid
 from server.visits.models import Visit, VisitKind
 
 ENTITY = "visit"
@@ -32,6 +34,15 @@ FOLLOW_UP_NAMESPACE = uuid.UUID("6f0c6d1e-5a43-4d0e-9a7e-2f1b8c4d9e10")
 
 def follow_up_task_id(visit_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(FOLLOW_UP_NAMESPACE, str(visit_id))
+
+
+@dataclass(frozen=True, slots=True)
+class TeamVisit:
+    """A visit as the team's list shows it: with its account's and its rep's name."""
+
+    visit: Visit
+    account_name: str
+    rep_name: str | None
 
 
 class VisitService:
@@ -70,6 +81,19 @@ class VisitService:
             descending=True,
         )
 
+    async def recent_for_team(self, limit: int = 50) -> list[TeamVisit]:
+        """The latest visits on accounts the actor can see, newest first (managers, admins)."""
+        if not (self.actor.is_admin or self.actor.is_manager):
+            raise Forbidden()
+        rows = await self.session.execute(
+            self._visible()
+            .outerjoin(User, User.id == Visit.user_id)
+            .add_columns(Account.name, User.name)
+            .order_by(Visit.occurred_at.desc(), Visit.id)
+            .limit(clamp_limit(limit))
+        )
+        return [TeamVisit(visit, account, rep) for visit, account, rep in rows.all()]
+
     async def create(self, data: Mapping[str, Any]) -> tuple[Visit, bool]:
         """Log a visit; its follow-up date makes a task in the same transaction."""
         visit_id = id_for_create(data)
@@ -87,8 +111,8 @@ class VisitService:
                 team_id=self.actor.team_id,
                 time_zone=self.actor.time_zone,
             ),
+            also=self._check_contact(data.get("contact_id"), account.id),
         )
-        await self._check_contact(values.get("contact_id"), account.id)
         location = values.pop("location")
         visit = Visit(id=visit_id, account_id=account.id, user_id=self.actor.user_id, **values)
         if location is not None:
@@ -125,7 +149,12 @@ class VisitService:
         )
         return found is not None
 
-    async def _check_contact(self, contact_id: uuid.UUID | None, account_id: uuid.UUID) -> None:
+    async def _check_contact(self, raw: Any, account_id: uuid.UUID) -> None:
+        """The contact, if one is named, must be one of this account's."""
+        try:
+            contact_id = parse_uuid(raw) if raw not in (None, "") else None
+        except BadValue:
+            return  # the reader names a malformed id
         if contact_id is None:
             return
         contact = await self.session.get(Contact, contact_id)
@@ -144,16 +173,22 @@ class VisitService:
         read.text("notes", max_length=20000)
         read.text("next_step", max_length=500)
         read.moment("follow_up_at")
-        read.mapping("location")
+        read.custom("location", _location, required=False)
         values = read.finish()
         values.pop("account_id")
         values["occurred_at"] = values["occurred_at"] or utcnow()
-        values["location"] = _location(values["location"])
+        follow_up = values["follow_up_at"]
+        if follow_up is not None and follow_up < values["occurred_at"]:
+            raise ValidationFailed(
+                {"follow_up_at": [_l("The follow-up must come after the visit.")]}
+            )
         return values
 
 
-def _location(raw: Mapping[str, Any]) -> tuple[float, float, float | None] | None:
-    """A GPS check-in ``{lat, lon, accuracy}``, checked for range."""
+def _location(raw: Any) -> tuple[float, float, float | None] | None:
+    """A GPS check-in ``{lat, lon, accuracy}``, checked for range; part errors name the part."""
+    if not isinstance(raw, Mapping):
+        raise BadValue(_l("Must be an object."))
     if not raw:
         return None
     read = Reader(raw, partial=False)
@@ -163,9 +198,9 @@ def _location(raw: Mapping[str, Any]) -> tuple[float, float, float | None] | Non
     try:
         values = read.finish()
     except ValidationFailed as failed:
-        raise ValidationFailed(
+        raise BadValues(
             {f"location.{name}": messages for name, messages in failed.errors.items()}
         ) from None
     if values["lat"] is None or values["lon"] is None:
-        raise ValidationFailed({"location": [_l("A location needs both lat and lon.")]})
+        raise BadValue(_l("A location needs both lat and lon."))
     return values["lat"], values["lon"], values["accuracy"]

@@ -16,6 +16,8 @@ from server.i18n import translations
 from server.normalize import format_phone_national, format_postal_code, format_wareki, parse_date
 from server.paths import PACKAGE
 from server.web.context import current_auth, current_user, request_locale
+from server.web.format import FILTERS
+from server.web.static import static_url
 
 FEATURES = (
     "web",
@@ -27,6 +29,7 @@ FEATURES = (
     "purchases",
     "audit",
     "fields",
+    "admin",
 )
 
 
@@ -45,6 +48,8 @@ def make_environment() -> Environment:
     env.filters["wareki"] = wareki
     env.filters["phone"] = format_phone_national
     env.filters["postal_code"] = format_postal_code
+    env.filters.update(FILTERS)
+    env.globals["static_url"] = static_url
     return env
 
 

@@ -1,0 +1,328 @@
+"""What a rep reads before a meeting: one account's briefing, in a handful of queries.
+
+`BriefingService.briefing` gathers the account with its owner, a purchase summary (one
+aggregate query, the 12-month trend included), the last visits, the open tasks, the contacts
+and the account's custom field definitions. `BriefingService.duplicates` points out accounts
+that a new one may repeat. Opening a briefing is remembered in ``recent_views`` by
+`record_view`, a short write of its own, and `recently_viewed` lists them for Today.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from difflib import SequenceMatcher
+from itertools import pairwise
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_, select, true
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.accounts.models import Account, AccountPhone, RecentView
+from server.auth.models import User
+from server.auth.scope import Actor, visible_accounts
+from server.contacts.models import Contact
+from server.db import Database, utcnow
+from server.errors import NotFound
+from server.fields.models import Entity, FieldDefinition
+from server.fields.service import compact
+from server.normalize import fold, parse_email, parse_phone
+from server.purchases.models import Purchase
+from server.tasks.models import Task
+from server.visits.models import Visit
+
+TREND_MONTHS: Final = 12
+LAST_VISITS: Final = 3
+OPEN_TASKS: Final = 20
+# Two names with the same reading count as "very similar" from this SequenceMatcher ratio.
+SIMILAR_NAME: Final = 0.5
+DUPLICATE_CANDIDATES: Final = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Month:
+    start: datetime  # the first moment of the month in the reader's time zone
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseSummary:
+    count: int
+    total: int
+    last_at: datetime | None
+    trend: list[Month]
+
+    @property
+    def average(self) -> int:
+        return round(self.total / self.count) if self.count else 0
+
+    @property
+    def peak(self) -> int:
+        return max((month.total for month in self.trend), default=0)
+
+
+@dataclass(frozen=True, slots=True)
+class VisitLine:
+    visit: Visit
+    author: str | None
+    contact: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskLine:
+    task: Task
+    assignee: str
+
+
+@dataclass(frozen=True, slots=True)
+class Briefing:
+    account: Account
+    owner: str | None
+    purchases: PurchaseSummary
+    visits: list[VisitLine]
+    tasks: list[TaskLine]
+    contacts: list[Contact]
+    # Active account field definitions (compact) with the account's value for each.
+    fields: list[tuple[dict[str, Any], Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    account: Account
+    same_phone: bool
+    same_email: bool
+    similar_name: bool
+
+
+def month_starts(now: datetime, time_zone: str, count: int = TREND_MONTHS) -> list[datetime]:
+    """The starts of the last ``count`` months (this one last) and of the next, in UTC."""
+    local = now.astimezone(ZoneInfo(time_zone))
+    year, month = local.year, local.month
+    starts: list[datetime] = []
+    for back in range(count - 1, -2, -1):
+        y, m = divmod((year * 12 + month - 1) - back, 12)
+        starts.append(datetime(y, m + 1, 1, tzinfo=local.tzinfo).astimezone(UTC))
+    return starts
+
+
+class BriefingService:
+    def __init__(self, session: AsyncSession, actor: Actor) -> None:
+        self.session = session
+        self.actor = actor
+
+    async def briefing(self, account_id: uuid.UUID) -> Briefing:
+        """Everything the briefing screen shows; `NotFound` if the actor may not see it."""
+        row = (
+            await self.session.execute(
+                select(Account, User.name)
+                .outerjoin(User, User.id == Account.owner_id)
+                .where(
+                    Account.id == account_id,
+                    Account.deleted_at.is_(None),
+                    visible_accounts(self.actor),
+                )
+            )
+        ).first()
+        if row is None:
+            raise NotFound("account")
+        account, owner = row
+        return Briefing(
+            account=account,
+            owner=owner,
+            purchases=await self.purchases(account_id),
+            visits=await self._visits(account_id),
+            tasks=await self._tasks(account_id),
+            contacts=await self._contacts(account_id),
+            fields=await self._fields(account),
+        )
+
+    async def purchases(
+        self, account_id: uuid.UUID, now: datetime | None = None
+    ) -> PurchaseSummary:
+        """Count, total, last purchase and monthly totals, in one aggregate query."""
+        starts = month_starts(now or utcnow(), self.actor.time_zone)
+        months = [
+            func.coalesce(
+                func.sum(
+                    case(
+                        (
+                            and_(Purchase.purchased_at >= start, Purchase.purchased_at < end),
+                            Purchase.amount,
+                        ),
+                        else_=literal(0),
+                    )
+                ),
+                0,
+            )
+            for start, end in pairwise(starts)
+        ]
+        row = (
+            await self.session.execute(
+                select(
+                    func.count(Purchase.id),
+                    func.coalesce(func.sum(Purchase.amount), 0),
+                    func.max(Purchase.purchased_at),
+                    *months,
+                ).where(Purchase.account_id == account_id)
+            )
+        ).one()
+        count, total, last_at, *totals = row
+        zone = ZoneInfo(self.actor.time_zone)
+        trend = [
+            Month(start.astimezone(zone), int(amount))
+            for start, amount in zip(starts, totals, strict=False)
+        ]
+        return PurchaseSummary(int(count), int(total), _aware(last_at), trend)
+
+    async def _visits(self, account_id: uuid.UUID) -> list[VisitLine]:
+        rows = await self.session.execute(
+            select(Visit, User.name, Contact.name)
+            .outerjoin(User, User.id == Visit.user_id)
+            .outerjoin(Contact, Contact.id == Visit.contact_id)
+            .where(Visit.account_id == account_id)
+            .order_by(Visit.occurred_at.desc(), Visit.id)
+            .limit(LAST_VISITS)
+        )
+        return [VisitLine(visit, author, contact) for visit, author, contact in rows]
+
+    async def _tasks(self, account_id: uuid.UUID) -> list[TaskLine]:
+        rows = await self.session.execute(
+            select(Task, User.name)
+            .join(User, User.id == Task.assignee_id)
+            .where(
+                Task.account_id == account_id,
+                Task.done_at.is_(None),
+                Task.deleted_at.is_(None),
+            )
+            .order_by(Task.due_at.is_(None), Task.due_at, Task.created_at, Task.id)
+            .limit(OPEN_TASKS)
+        )
+        return [TaskLine(task, assignee) for task, assignee in rows]
+
+    async def _contacts(self, account_id: uuid.UUID) -> list[Contact]:
+        rows = await self.session.scalars(
+            select(Contact)
+            .where(Contact.account_id == account_id, Contact.deleted_at.is_(None))
+            .order_by(Contact.name, Contact.id)
+        )
+        return list(rows)
+
+    async def _fields(self, account: Account) -> list[tuple[dict[str, Any], Any]]:
+        values = account.fields or {}
+        definitions = await field_definitions(self.session, Entity.ACCOUNT)
+        return [(d, values.get(d["key"])) for d in definitions]
+
+    async def duplicates(self, data: Mapping[str, Any]) -> list[Duplicate]:
+        """Visible accounts that a new account made from ``data`` may repeat.
+
+        The same phone (the account's or a contact's, in any spelling), the same e-mail, the
+        same name, or the same reading with a similar name. The account ``data["id"]``
+        names (a create sent twice) is not its own duplicate.
+        """
+        phones = {parse_phone(raw) for raw in _texts(data, "phone", "mobile", "fax")}
+        digits = sorted(p.removeprefix("+") for p in phones if p)
+        emails = [e.lower() for raw in _texts(data, "email") if (e := parse_email(raw))]
+        names = _texts(data, "name")
+        readings = _texts(data, "reading")
+        name_key = fold(names[0]) if names else ""
+        reading_key = fold(readings[0]) if readings else ""
+        same_phone: ColumnElement[bool] = (
+            Account.id.in_(select(AccountPhone.account_id).where(AccountPhone.digits.in_(digits)))
+            if digits
+            else false()
+        )
+        same_email = func.lower(Account.email) == emails[0] if emails else false()
+        same_name = Account.name_key == name_key if name_key else false()
+        same_reading = Account.reading_key == reading_key if reading_key else false()
+        itself = _uuid(data.get("id"))
+        rows = await self.session.execute(
+            select(Account, same_phone, same_email, same_name)
+            .where(
+                visible_accounts(self.actor),
+                Account.deleted_at.is_(None),
+                Account.id != itself if itself is not None else true(),
+                or_(same_phone, same_email, same_name, same_reading),
+            )
+            .order_by(Account.reading_key, Account.name_key, Account.id)
+            .limit(DUPLICATE_CANDIDATES)
+        )
+        found: list[Duplicate] = []
+        for account, phone, email, name in rows:
+            similar = bool(name) or (
+                bool(reading_key)
+                and account.reading_key == reading_key
+                and SequenceMatcher(None, name_key, account.name_key).ratio() >= SIMILAR_NAME
+            )
+            if phone or email or similar:
+                found.append(Duplicate(account, bool(phone), bool(email), similar))
+        return found
+
+
+async def field_definitions(session: AsyncSession, entity: str) -> list[dict[str, Any]]:
+    """The active custom field definitions of ``entity`` in compact form, in order."""
+    definitions = await session.scalars(
+        select(FieldDefinition)
+        .where(FieldDefinition.entity == entity, FieldDefinition.active.is_(True))
+        .order_by(FieldDefinition.position, FieldDefinition.key)
+    )
+    return [compact(d) for d in definitions]
+
+
+async def record_view(database: Database, actor: Actor, account_id: uuid.UUID) -> None:
+    """Remember that the actor opened the account now: one short write of its own."""
+    if actor.user_id is None:
+        return
+    now = utcnow()
+    insert = pg_insert if database.engine.dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(RecentView)
+        .values(user_id=actor.user_id, account_id=account_id, viewed_at=now)
+        .on_conflict_do_update(
+            index_elements=[RecentView.user_id, RecentView.account_id],
+            set_={"viewed_at": now},
+        )
+    )
+    async with database.writing() as session:
+        await session.execute(statement)
+
+
+async def recently_viewed(session: AsyncSession, actor: Actor, limit: int = 5) -> list[Account]:
+    """The accounts the actor opened last, newest first (those they may still see)."""
+    if actor.user_id is None:
+        return []
+    rows = await session.scalars(
+        select(Account)
+        .join(
+            RecentView,
+            and_(RecentView.account_id == Account.id, RecentView.user_id == actor.user_id),
+        )
+        .where(visible_accounts(actor), Account.deleted_at.is_(None))
+        .order_by(RecentView.viewed_at.desc(), Account.id)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+def _texts(data: Mapping[str, Any], *names: str) -> list[str]:
+    return [v.strip() for n in names if isinstance(v := data.get(n), str) and v.strip()]
+
+
+def _uuid(raw: Any) -> uuid.UUID | None:
+    try:
+        return raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))
+    except ValueError:
+        return None
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """A timestamp from an aggregate: SQLite hands back a naive (or textual) UTC time."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -1,0 +1,1 @@
+"""Pages for managers and admins: users, account assignment, team activity, custom fields."""

@@ -1,0 +1,166 @@
+"""The page for logging a visit, call, e-mail or meeting with an account."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from litestar import Request, Response, get, post
+from litestar.datastructures import FormMultiDict
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+from litestar.response import Template
+from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.accounts.service import AccountService
+from server.auth.scope import Actor
+from server.contacts.service import ContactService
+from server.db import utcnow
+from server.errors import ValidationFailed
+from server.fields.service import effective_visit_form
+from server.tasks.pages import VARY, go, is_fragment, rendered, typed_moment
+from server.visits.service import VisitService
+from server.web.templating import page
+
+Req = Request[Any, Any, Any]
+
+# Outcomes are stored as these English values; the form shows them in the reader's language.
+OUTCOMES = ("positive", "follow-up needed", "declined", "not reached")
+TEXT_FIELDS = (
+    "id",
+    "kind",
+    "occurred_at",
+    "contact_id",
+    "outcome",
+    "notes",
+    "next_step",
+    "follow_up_date",
+    "follow_up_time",
+    "lat",
+    "lon",
+    "accuracy",
+)
+CONTACTS_SHOWN = 200
+
+
+def _last(form: FormMultiDict, name: str) -> str:
+    """The last value sent under ``name`` (a yes/no field sends "false", then "true")."""
+    values = [v for v in form.getall(name, []) if isinstance(v, str)]
+    return values[-1] if values else ""
+
+
+def typed_values(form: FormMultiDict, definitions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Everything typed into the form, as text, to show again if it is refused."""
+    values: dict[str, Any] = {name: _last(form, name) for name in TEXT_FIELDS}
+    custom: dict[str, Any] = {}
+    for definition in definitions:
+        name = f"fields.{definition['key']}"
+        if definition["type"] == "multi_select":
+            custom[definition["key"]] = [v for v in form.getall(name, []) if isinstance(v, str)]
+        else:
+            custom[definition["key"]] = _last(form, name)
+    values["fields"] = custom
+    return values
+
+
+def visit_input(account_id: uuid.UUID, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The visit to log; times stay as typed, in the user's zone."""
+    data: dict[str, Any] = {
+        "id": values["id"] or None,
+        "account_id": account_id,
+        "kind": values["kind"],
+        "occurred_at": values["occurred_at"] or None,
+        "contact_id": values["contact_id"] or None,
+        "outcome": values["outcome"],
+        "notes": values["notes"],
+        "next_step": values["next_step"],
+        "follow_up_at": typed_moment(values["follow_up_date"], values["follow_up_time"]),
+        "fields": values["fields"],
+    }
+    location = {name: values[name] for name in ("lat", "lon", "accuracy") if values[name]}
+    if location:
+        data["location"] = location
+    return data
+
+
+async def _form(
+    request: Req,
+    db: AsyncSession,
+    actor: Actor,
+    account_id: uuid.UUID,
+    values: Mapping[str, Any],
+    definitions: Sequence[Mapping[str, Any]],
+    *,
+    errors: dict[str, list[str]] | None = None,
+    status_code: int = 200,
+) -> Template:
+    account = await AccountService(db, actor).get(account_id)
+    contacts = await ContactService(db, actor).list_for_account(account_id, limit=CONTACTS_SHOWN)
+    response = page(
+        request,
+        "visits/_form.html" if is_fragment(request) else "visits/form.html",
+        status_code=status_code,
+        nav="today",
+        account=account,
+        contacts=contacts.items,
+        definitions=definitions,
+        outcomes=OUTCOMES,
+        values=values,
+        errors=errors or {},
+    )
+    response.headers.update(VARY)
+    return response
+
+
+@get("/accounts/{account_id:uuid}/visits/new", include_in_schema=False)
+async def new_visit(
+    request: Req,
+    db: NamedDependency[AsyncSession],
+    actor: NamedDependency[Actor],
+    account_id: FromPath[uuid.UUID],
+) -> Template:
+    """A blank visit form: now, a visit, the team's own fields with their defaults."""
+    definitions = (await effective_visit_form(db, actor.team_id)).fields()
+    now = utcnow().astimezone(ZoneInfo(actor.time_zone))
+    values: dict[str, Any] = dict.fromkeys(TEXT_FIELDS, "")
+    values |= {
+        "id": str(uuid.uuid4()),
+        "kind": "visit",
+        "occurred_at": now.strftime("%Y-%m-%dT%H:%M"),
+        "fields": {d["key"]: d.get("default") for d in definitions},
+    }
+    return await _form(request, db, actor, account_id, values, definitions)
+
+
+@post("/accounts/{account_id:uuid}/visits", include_in_schema=False)
+async def create_visit(
+    request: Req,
+    db: NamedDependency[AsyncSession],
+    actor: NamedDependency[Actor],
+    account_id: FromPath[uuid.UUID],
+) -> Template | Response[Any]:
+    """Log the visit (once, however often the form is sent), then back to the account."""
+    definitions = (await effective_visit_form(db, actor.team_id)).fields()
+    values = typed_values(await request.form(), definitions)
+    try:
+        await VisitService(db, actor).create(visit_input(account_id, values))
+    except ValidationFailed as failed:
+        await db.rollback()
+        errors = rendered(failed.errors, actor.locale)
+        return await _form(
+            request,
+            db,
+            actor,
+            account_id,
+            values,
+            definitions,
+            errors=errors,
+            status_code=HTTP_422_UNPROCESSABLE_ENTITY,
+        )
+    return go(request, f"/accounts/{account_id}")
+
+
+pages: list[Any] = [new_visit, create_visit]
