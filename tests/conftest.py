@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
@@ -285,3 +286,19 @@ async def fields_defined(database: Database, settings: Settings) -> None:
                     "position": position,
                 }
             )
+
+
+def token_in(html: str) -> str:
+    """The CSRF token a page's forms carry."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "the page carries no CSRF token"
+    return found.group(1)
+
+
+async def login(
+    client: AsyncTestClient[Litestar], email: str, password: str = PASSWORD, **extra: str
+) -> httpx.Response:
+    """Log in through the login page, as a browser does; the client keeps the cookie."""
+    page = await client.get("/login")
+    form = {"email": email, "password": password, "csrf_token": token_in(page.text), **extra}
+    return await client.post("/login", data=form, follow_redirects=False)

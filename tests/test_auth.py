@@ -16,30 +16,16 @@ from server.auth.scope import Actor
 from server.auth.service import UserService
 from server.db import Database, utcnow
 from server.settings import Settings
-from tests.conftest import PASSWORD, Person
+from tests.conftest import PASSWORD, Person, login, token_in
 
 Client = AsyncTestClient[Litestar]
-
-
-def _token_in(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "the page carries no CSRF token"
-    return found.group(1)
-
-
-async def login(
-    client: Client, email: str, password: str = PASSWORD, **extra: str
-) -> httpx.Response:
-    page = await client.get("/login")
-    form = {"email": email, "password": password, "csrf_token": _token_in(page.text), **extra}
-    return await client.post("/login", data=form, follow_redirects=False)
 
 
 async def test_the_login_page_is_a_plain_form_with_a_csrf_token(client: Client) -> None:
     page = await client.get("/login")
     assert page.status_code == 200
     assert '<form method="post" action="/login">' in page.text
-    assert _token_in(page.text)
+    assert token_in(page.text)
     assert "ログイン" in page.text  # Japanese unless the browser asks for English
     english = await client.get("/login", headers={"Accept-Language": "en-US,en;q=0.9"})
     assert "Log in" in english.text
@@ -84,7 +70,7 @@ async def test_the_session_id_is_new_at_every_login(client: Client, rep: Person)
     await login(client, rep.email)
     first = client.cookies.get("fieldcrm_session")
     # Logging in again from a logged-in browser (the login page itself sends it onwards).
-    token = _token_in((await client.get("/me")).text)
+    token = token_in((await client.get("/me")).text)
     form = {"email": rep.email, "password": PASSWORD, "csrf_token": token}
     await client.post("/login", data=form, follow_redirects=False)
     second = client.cookies.get("fieldcrm_session")
@@ -98,7 +84,7 @@ async def test_the_session_id_is_new_at_every_login(client: Client, rep: Person)
 async def test_logout_ends_the_session(client: Client, rep: Person) -> None:
     await login(client, rep.email)
     old = client.cookies.get("fieldcrm_session")
-    token = _token_in((await client.get("/me")).text)
+    token = token_in((await client.get("/me")).text)
     response = await client.post("/logout", data={"csrf_token": token}, follow_redirects=False)
     assert response.headers["location"] == "/login"
     client.cookies.set("fieldcrm_session", old or "")

@@ -20,25 +20,11 @@ from server.accounts.models import Account
 from server.audit.models import Channel
 from server.auth.scope import Actor
 from server.db import Database
-from tests.conftest import PASSWORD, Person, create_account, new_id
+from tests.conftest import Person, create_account, login, new_id
 
 Client = AsyncTestClient[Litestar]
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 HTMX = {"HX-Request": "true", **SAME_ORIGIN}
-
-
-def _token_in(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "the page carries no CSRF token"
-    return found.group(1)
-
-
-async def login(
-    client: Client, email: str, password: str = PASSWORD, **extra: str
-) -> httpx.Response:
-    page = await client.get("/login")
-    form = {"email": email, "password": password, "csrf_token": _token_in(page.text), **extra}
-    return await client.post("/login", data=form, follow_redirects=False)
 
 
 class Phone:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -19,24 +18,10 @@ from server.db import Database
 from server.errors import Forbidden
 from server.settings import Settings
 from server.web.static import Assets, static_url
-from tests.conftest import PASSWORD, Person
+from tests.conftest import Person, login, token_in
 
 Client = AsyncTestClient[Litestar]
 HTMX = {"HX-Request": "true"}
-
-
-def _token_in(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "the page carries no CSRF token"
-    return found.group(1)
-
-
-async def login(
-    client: Client, email: str, password: str = PASSWORD, **extra: str
-) -> httpx.Response:
-    page = await client.get("/login")
-    form = {"email": email, "password": password, "csrf_token": _token_in(page.text), **extra}
-    return await client.post("/login", data=form, follow_redirects=False)
 
 
 def _alert(html: str) -> str:
@@ -137,7 +122,7 @@ async def test_no_page_has_inline_script_or_style(client: Client, rep: Person) -
     me = await client.get("/me")
     pages += [me, await client.get("/nowhere")]
     refused = await client.post(
-        "/me", data={"csrf_token": _token_in(me.text), "locale": "xx", "time_zone": "Mars/Base"}
+        "/me", data={"csrf_token": token_in(me.text), "locale": "xx", "time_zone": "Mars/Base"}
     )
     pages.append(refused)
     for page in pages:
@@ -211,7 +196,7 @@ def test_the_hash_follows_the_content(tmp_path: Path) -> None:
 async def _me_form(client: Client) -> tuple[str, dict[str, str]]:
     page = await client.get("/me")
     assert page.status_code == 200
-    return page.text, {"csrf_token": _token_in(page.text)}
+    return page.text, {"csrf_token": token_in(page.text)}
 
 
 async def _stored(database: Database, person: Person) -> User:

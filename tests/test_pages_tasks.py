@@ -8,33 +8,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from server.audit.models import Channel
 from server.auth.scope import Actor
 from server.db import Database
-from tests.conftest import PASSWORD, Person, create_account, new_id
+from tests.conftest import Person, create_account, login, new_id, token_in
 
 Client = AsyncTestClient[Litestar]
 HTMX = {"HX-Request": "true"}
 SAME = {"Sec-Fetch-Site": "same-origin"}
 TOKYO = ZoneInfo("Asia/Tokyo")
-
-
-def _token_in(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "the page carries no CSRF token"
-    return found.group(1)
-
-
-async def login(
-    client: Client, email: str, password: str = PASSWORD, **extra: str
-) -> httpx.Response:
-    page = await client.get("/login")
-    form = {"email": email, "password": password, "csrf_token": _token_in(page.text), **extra}
-    return await client.post("/login", data=form, follow_redirects=False)
 
 
 def _iso(moment: datetime) -> str:
@@ -321,7 +306,7 @@ async def _row_form(client: Client, task_id: str) -> dict[str, str]:
     row = html[html.index(f'id="task-{task_id}"') :]
     version = re.search(r'name="version" value="(\d+)"', row)
     assert version
-    return {"csrf_token": _token_in(row), "version": version.group(1), "next": "/tasks"}
+    return {"csrf_token": token_in(row), "version": version.group(1), "next": "/tasks"}
 
 
 async def test_marking_done_answers_the_row_for_htmx(client: Client, rep: Person) -> None:

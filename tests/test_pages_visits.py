@@ -7,32 +7,17 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from server.auth.scope import Actor
 from server.db import Database
-from tests.conftest import PASSWORD, Person, create_account, new_id
+from tests.conftest import Person, create_account, login, new_id
 
 Client = AsyncTestClient[Litestar]
 HTMX = {"HX-Request": "true"}
 SAME = {"Sec-Fetch-Site": "same-origin"}
 TOKYO = ZoneInfo("Asia/Tokyo")
-
-
-def _token_in(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "the page carries no CSRF token"
-    return found.group(1)
-
-
-async def login(
-    client: Client, email: str, password: str = PASSWORD, **extra: str
-) -> httpx.Response:
-    page = await client.get("/login")
-    form = {"email": email, "password": password, "csrf_token": _token_in(page.text), **extra}
-    return await client.post("/login", data=form, follow_redirects=False)
 
 
 def _moment(raw: str) -> datetime:

@@ -43,6 +43,7 @@ from server.fields.types import input_value
 from server.i18n import Text, _l
 from server.normalize import format_phone_national, format_postal_code
 from server.web.context import request_locale
+from server.web.htmx import is_fragment
 from server.web.templating import page
 
 Req = Request[Any, Any, Any]
@@ -84,13 +85,6 @@ LABELS: Final = {
     "department": _l("Department"),
     "title": _l("Job title"),
 }
-
-
-def is_fragment(request: Req) -> bool:
-    """An htmx request for part of a page (a boosted request wants the whole page)."""
-    return (
-        request.headers.get("hx-request") == "true" and request.headers.get("hx-boosted") != "true"
-    )
 
 
 # -- form values ------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from server.settings import Settings
 from server.validation import REQUIRED
 from server.visits.service import VisitService
 from server.web.context import request_locale
+from server.web.htmx import is_fragment
 from server.web.templating import page
 
 Req = Request[Any, Any, Any]
@@ -61,12 +62,6 @@ DEFINITION_INPUTS = (
 
 
 # -- shared helpers --------------------------------------------------------------------------
-
-
-def is_fragment(request: Req) -> bool:
-    """An htmx request that replaces part of a page (a boosted one wants the whole page)."""
-    headers = request.headers
-    return headers.get("hx-request") == "true" and headers.get("hx-boosted") != "true"
 
 
 def _show(

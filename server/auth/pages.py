@@ -21,6 +21,7 @@ from server.auth.service import UserService
 from server.db import utcnow
 from server.errors import ValidationFailed
 from server.settings import Settings
+from server.web.htmx import is_fragment
 from server.web.templating import page
 
 Req = Request[Any, Any, Any]
@@ -81,10 +82,6 @@ def zone_choices(locale: str, current: str, now: datetime | None = None) -> list
         place = name if name == "UTC" else get_timezone_location(name, locale=locale)
         choices.append({"value": name, "label": f"{place} ({utc})"})
     return choices
-
-
-def _is_htmx(request: Req) -> bool:
-    return request.headers.get("hx-request") == "true"
 
 
 def _me_page(
@@ -150,11 +147,11 @@ async def me_submit(
             user,
             values=values,
             errors=errors,
-            fragment=_is_htmx(request),
+            fragment=is_fragment(request),
             status_code=HTTP_422_UNPROCESSABLE_ENTITY,
         )
     target = "/me?saved=1"
-    if _is_htmx(request):
+    if is_fragment(request):
         # A new language changes the whole page, <html lang> included: load it afresh.
         return Response(
             b"", status_code=HTTP_204_NO_CONTENT, headers={"HX-Redirect": target, **VARY}

@@ -27,6 +27,7 @@ from server.tasks import today as today_queries
 from server.tasks.models import Task, TaskKind
 from server.tasks.service import TaskService
 from server.validation import REQUIRED
+from server.web.htmx import is_fragment
 from server.web.templating import page
 
 Req = Request[Any, Any, Any]
@@ -38,12 +39,6 @@ PLAN_FIELDS = ("id", "title", "account_id", "kind", "date", "time", "duration_mi
 REMIND_CHOICES = ("", "0", "15", "30", "60")
 DEFAULT_DURATION = "60"
 MAX_QUIET_DAYS = 3650
-
-
-def is_fragment(request: Req) -> bool:
-    """An htmx request for part of a page (a boosted link or form wants the whole page)."""
-    headers = request.headers
-    return headers.get("hx-request") == "true" and headers.get("hx-boosted") != "true"
 
 
 def safe_next(target: str | None, default: str) -> str:

@@ -21,8 +21,9 @@ from server.contacts.service import ContactService
 from server.db import utcnow
 from server.errors import ValidationFailed
 from server.fields.service import effective_visit_form
-from server.tasks.pages import VARY, go, is_fragment, rendered, typed_moment
+from server.tasks.pages import VARY, go, rendered, typed_moment
 from server.visits.service import VisitService
+from server.web.htmx import is_fragment
 from server.web.templating import page
 
 Req = Request[Any, Any, Any]
