@@ -39,6 +39,7 @@ from server.fields.routes import api as fields_api
 from server.keystore import shared_secret
 from server.purchases.routes import api as purchases_api
 from server.settings import Settings
+from server.sync.routes import api as sync_api
 from server.tasks import pages as task_pages
 from server.tasks.routes import api as tasks_api
 from server.visits import pages as visit_pages
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             tasks_api,
             purchases_api,
             fields_api,
+            sync_api,
             static_router(),
         ],
         dependencies={

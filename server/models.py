@@ -8,6 +8,7 @@ from server.db import Base
 from server.fields.models import FieldDefinition, VisitForm
 from server.keystore import StoredSecret
 from server.purchases.models import Purchase
+from server.sync.models import SyncMutation
 from server.tasks.models import Task
 from server.visits.models import Visit
 
@@ -23,6 +24,7 @@ __all__ = [
     "LoginThrottle",
     "Purchase",
     "StoredSecret",
+    "SyncMutation",
     "Task",
     "Team",
     "User",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 18:10:06.490411
+Create Date: 2026-11-23 18:51:28.924569
 """
 
 from collections.abc import Sequence
@@ -221,6 +221,30 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("sessions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_sessions_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
+        "sync_mutations",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("device_id", sa.String(length=200), nullable=False),
+        sa.Column("type", sa.String(length=32), nullable=False),
+        sa.Column("entity_id", sa.Uuid(), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=True),
+        sa.Column("received_at", server.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "answer", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_sync_mutations_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sync_mutations")),
+    )
+    with op.batch_alter_table("sync_mutations", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_sync_mutations_user_id"), ["user_id"], unique=False)
 
     op.create_table(
         "account_grams",
@@ -475,6 +499,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_account_grams_account_id"))
 
     op.drop_table("account_grams")
+    with op.batch_alter_table("sync_mutations", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sync_mutations_user_id"))
+
+    op.drop_table("sync_mutations")
     with op.batch_alter_table("sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_sessions_user_id"))
 

@@ -43,6 +43,7 @@ from server.errors import (
     ValidationFailed,
 )
 from server.i18n import Text, _l
+from server.web.api import type_errors
 from server.web.context import is_api, request_locale
 from server.web.templating import page
 
@@ -215,19 +216,4 @@ def _field_type_errors(request: Req) -> dict[str, list[Text]]:
         or not issubclass(struct, msgspec.Struct)
     ):
         return {}
-    errors: dict[str, list[Text]] = {}
-    fields = msgspec.structs.fields(struct)
-    known = {field.encode_name for field in fields}
-    for name in raw:
-        if name not in known:
-            errors[name] = [_l("Unknown field.")]
-    for field in fields:
-        if field.encode_name not in raw:
-            if field.required:
-                errors[field.encode_name] = [_l("This field is required.")]
-            continue
-        try:
-            msgspec.convert(raw[field.encode_name], field.type, strict=False)
-        except msgspec.ValidationError as err:
-            errors[field.encode_name] = [_l("Has the wrong type: {detail}", detail=str(err))]
-    return errors
+    return type_errors(struct, raw)

@@ -1,0 +1,1 @@
+"""Offline sync: the phone's queued mutations, each applied at most once."""

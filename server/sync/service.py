@@ -1,0 +1,279 @@
+"""Applying a device's queued mutations: each at most once, in order, through the services.
+
+Every mutation runs in a savepoint of the request's write transaction, so a rejected one rolls
+back only itself. Its id is recorded in ``sync_mutations`` in the same transaction as its
+write, together with its answer:
+
+- ``applied``: ``version`` is the record's version after the write; ``current`` is null (the
+  briefcase brings the record itself).
+- ``rejected``: ``errors`` names the bad fields, in the user's language. A record that does not
+  exist or is out of reach is named by ``entity_id`` (or by the payload's ``account_id`` …
+  when that is what is missing).
+- ``conflict``: ``errors`` names the fields someone else changed since ``base_version``;
+  ``current`` holds the record's current values and ``version`` its current version.
+- ``duplicate``: the id was seen before (from any of the user's devices). ``errors``,
+  ``current`` and ``version`` repeat the first answer, so a lost reply is never lost twice:
+  errors mean it was rejected, ``current`` that it conflicted, neither that it was applied.
+
+A mutation id already used by another user is rejected without saying anything about it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.accounts.schemas import AccountIn
+from server.accounts.service import AccountService
+from server.audit.models import Channel
+from server.auth.models import User
+from server.auth.scope import Actor
+from server.contacts.schemas import ContactIn
+from server.contacts.service import ContactService
+from server.db import utcnow
+from server.errors import Conflict, Forbidden, IdInUse, NotFound, ValidationFailed
+from server.i18n import Text, _l
+from server.sync.models import SyncMutation
+from server.sync.schemas import NOT_OBJECT
+from server.tasks.schemas import TaskDone, TaskIn
+from server.tasks.service import TaskService
+from server.validation import BAD_ID, BAD_MOMENT, REQUIRED, BadValue, parse_uuid
+from server.visits.schemas import VisitIn
+from server.visits.service import VisitService
+from server.web.api import Input, provided, type_errors
+
+APPLIED = "applied"
+DUPLICATE = "duplicate"
+REJECTED = "rejected"
+CONFLICT = "conflict"
+
+# What each type may carry in its payload (the API's own input types).
+PAYLOADS: dict[str, type[Input]] = {
+    "account.create": AccountIn,
+    "account.update": AccountIn,
+    "contact.create": ContactIn,
+    "contact.update": ContactIn,
+    "visit.create": VisitIn,
+    "task.create": TaskIn,
+    "task.update": TaskIn,
+    "task.complete": TaskDone,
+}
+# Named by the mutation itself; a payload's own copy is ignored.
+ENVELOPE_FIELDS = frozenset({"id", "version"})
+
+UNKNOWN_FIELD = _l("Unknown field.")
+NOT_FOUND = _l("Not found.")
+ID_IN_USE = _l("This id is already used by another record.")
+BAD_VERSION = _l("Must be a whole number.")
+
+
+@dataclass(frozen=True, slots=True)
+class Mutation:
+    type: str
+    entity: str
+    action: str
+    entity_id: uuid.UUID
+    base_version: int | None
+    payload: dict[str, Any]
+
+
+class SyncService:
+    def __init__(self, session: AsyncSession, user: User) -> None:
+        self.session = session
+        self.user = user
+        self.actor = Actor.of(user, Channel.SYNC)
+
+    async def apply(
+        self, device_id: str, mutations: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """One answer per mutation, in the order received.
+
+        Each mutation must be an object with a readable ``id`` (`read_envelope` checks that).
+        """
+        return [await self._one(device_id, raw) for raw in mutations]
+
+    async def _one(self, device_id: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+        mutation_id = parse_uuid(raw["id"])
+        stored = await self.session.get(SyncMutation, mutation_id)
+        if stored is not None:
+            return self._replay(mutation_id, stored)
+        claim = SyncMutation(
+            id=mutation_id,
+            user_id=self.user.id,
+            device_id=device_id,
+            type=str(raw.get("type"))[:32],
+            entity_id=_maybe_uuid(raw.get("entity_id")),
+            status="pending",
+            received_at=utcnow(),
+        )
+        try:
+            # Claim the id first: a concurrent request with the same id waits here (PostgreSQL)
+            # and then answers from the row the other one committed.
+            async with self.session.begin_nested():
+                self.session.add(claim)
+                await self.session.flush()
+        except IntegrityError:
+            stored = await self.session.get(SyncMutation, mutation_id, populate_existing=True)
+            if stored is None:
+                raise
+            return self._replay(mutation_id, stored)
+        status, answer = await self._attempt(raw)
+        claim.status = status
+        claim.version = answer["version"]
+        claim.answer = answer
+        await self.session.flush()
+        return {"id": mutation_id, "status": status, **answer}
+
+    def _replay(self, mutation_id: uuid.UUID, stored: SyncMutation) -> dict[str, Any]:
+        if stored.user_id != self.user.id:
+            return self._answer(mutation_id, REJECTED, {"id": [ID_IN_USE]})
+        return {
+            "id": mutation_id,
+            "status": DUPLICATE,
+            "errors": stored.answer.get("errors", {}),
+            "current": stored.answer.get("current"),
+            "version": stored.answer.get("version"),
+        }
+
+    def _answer(
+        self, mutation_id: uuid.UUID, status: str, errors: Mapping[str, list[Text]]
+    ) -> dict[str, Any]:
+        return {
+            "id": mutation_id,
+            "status": status,
+            "errors": self._render(errors),
+            "current": None,
+            "version": None,
+        }
+
+    def _render(self, errors: Mapping[str, list[Text]]) -> dict[str, list[str]]:
+        locale = self.user.locale
+        return {name: [m.render(locale) for m in messages] for name, messages in errors.items()}
+
+    async def _attempt(self, raw: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        """Apply one mutation in a savepoint; the answer without the id."""
+        try:
+            mutation = read_mutation(raw)
+        except ValidationFailed as failed:
+            return self._rejected(failed.errors)
+        try:
+            async with self.session.begin_nested():
+                version = await self._write(mutation)
+        except ValidationFailed as failed:
+            return self._rejected(failed.errors)
+        except Conflict as conflict:
+            errors = {name: [conflict.message] for name in conflict.fields}
+            return CONFLICT, {
+                "errors": self._render(errors),
+                "current": conflict.current,
+                "version": conflict.version,
+            }
+        except NotFound as missing:
+            name = "entity_id" if missing.entity == mutation.entity else f"{missing.entity}_id"
+            return self._rejected({name: [NOT_FOUND]})
+        except IdInUse:
+            return self._rejected({"entity_id": [ID_IN_USE]})
+        except Forbidden as forbidden:
+            return self._rejected({"entity_id": [forbidden.message]})
+        return APPLIED, {"errors": {}, "current": None, "version": version}
+
+    def _rejected(self, errors: Mapping[str, list[Text]]) -> tuple[str, dict[str, Any]]:
+        named = {_sync_name(name): messages for name, messages in errors.items()}
+        return REJECTED, {"errors": self._render(named), "current": None, "version": None}
+
+    async def _write(self, mutation: Mutation) -> int:
+        """Make the change through its service; the record's version afterwards."""
+        data = dict(mutation.payload)
+        record: Any
+        if mutation.action == "create":
+            data["id"] = mutation.entity_id
+            if mutation.entity == "account":
+                record, _ = await AccountService(self.session, self.actor).create(data)
+            elif mutation.entity == "contact":
+                record, _ = await ContactService(self.session, self.actor).create(data)
+            elif mutation.entity == "visit":
+                record, _ = await VisitService(self.session, self.actor).create(data)
+            else:
+                record, _ = await TaskService(self.session, self.actor).create(data)
+            return int(record.version)
+        if mutation.base_version is not None:
+            data["version"] = mutation.base_version
+        if mutation.type == "task.complete":
+            record = await TaskService(self.session, self.actor).complete(mutation.entity_id, data)
+        elif mutation.entity == "account":
+            record = await AccountService(self.session, self.actor).update(mutation.entity_id, data)
+        elif mutation.entity == "contact":
+            record = await ContactService(self.session, self.actor).update(mutation.entity_id, data)
+        else:
+            record = await TaskService(self.session, self.actor).update(mutation.entity_id, data)
+        return int(record.version)
+
+
+def read_mutation(raw: Mapping[str, Any]) -> Mutation:
+    """A mutation's parts, checked; `ValidationFailed` names every bad one."""
+    errors: dict[str, list[Text]] = {}
+    kind = raw.get("type")
+    if not isinstance(kind, str) or kind not in PAYLOADS:
+        shown = kind[:40] if isinstance(kind, str) else repr(kind)[:40]
+        errors["type"] = [_l("Unknown change type: {type}", type=shown)]
+    entity_id = _maybe_uuid(raw.get("entity_id"))
+    if entity_id is None:
+        errors["entity_id"] = [REQUIRED if raw.get("entity_id") is None else BAD_ID]
+    base = raw.get("base_version")
+    if base is not None and (isinstance(base, bool) or not isinstance(base, int)):
+        errors["base_version"] = [BAD_VERSION]
+    client_time = raw.get("client_time")
+    if client_time is not None and not _is_moment(client_time):
+        errors["client_time"] = [BAD_MOMENT]
+    payload = raw.get("payload", {})
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        errors["payload"] = [NOT_OBJECT]
+    elif isinstance(kind, str) and kind in PAYLOADS:
+        errors.update(_payload_errors(PAYLOADS[kind], payload))
+    if errors:
+        raise ValidationFailed(errors)
+    assert isinstance(kind, str)  # noqa: S101 - checked above; narrows for mypy
+    assert entity_id is not None  # noqa: S101
+    entity, _, action = kind.partition(".")
+    body = msgspec.convert(
+        {k: v for k, v in payload.items() if k not in ENVELOPE_FIELDS}, PAYLOADS[kind], strict=False
+    )
+    return Mutation(kind, entity, action, entity_id, base, provided(body))
+
+
+def _payload_errors(struct: type[Input], payload: Mapping[str, Any]) -> dict[str, list[Text]]:
+    """Each payload field checked against the API's input type on its own."""
+    return type_errors(struct, {k: v for k, v in payload.items() if k not in ENVELOPE_FIELDS})
+
+
+def _sync_name(name: str) -> str:
+    """A service's field name as the mutation calls it."""
+    return {"id": "entity_id", "version": "base_version"}.get(name, name)
+
+
+def _maybe_uuid(raw: Any) -> uuid.UUID | None:
+    if raw is None:
+        return None
+    try:
+        return parse_uuid(raw)
+    except BadValue:
+        return None
+
+
+def _is_moment(raw: Any) -> bool:
+    if not isinstance(raw, str):
+        return False
+    try:
+        datetime.fromisoformat(raw)
+    except ValueError:
+        return False
+    return True
