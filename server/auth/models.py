@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, String, text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -45,6 +46,21 @@ class User(Record, Base):
     @property
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN
+
+    def public(self) -> dict[str, Any]:
+        """The user under their JSON names (never the password hash)."""
+        return {
+            "id": self.id,
+            "version": self.version,
+            "email": self.email,
+            "name": self.name,
+            "role": self.role,
+            "team_id": self.team_id,
+            "locale": self.locale,
+            "time_zone": self.time_zone,
+            "prefers_wareki": self.prefers_wareki,
+            "active": self.active,
+        }
 
 
 class UserSession(Base):

@@ -24,7 +24,7 @@ from server.db import utcnow
 from server.errors import Errors, Forbidden, NotFound, ValidationFailed
 from server.i18n import LOCALES, Text, _l
 from server.normalize import parse_email
-from server.records import record_audit
+from server.records import record_audit, update_record
 from server.settings import Settings
 
 MIN_PASSWORD_LENGTH = 8
@@ -130,20 +130,15 @@ class UserService:
         user = await self.session.get(User, user_id)
         if user is None:
             raise NotFound("user")
-        if user.active != active:
-            user.active = active
-            user.version += 1
-            user.updated_at = utcnow()
-            user.updated_by = self.actor.user_id
-            record_audit(
-                self.session,
-                self.actor,
-                entity="user",
-                entity_id=user.id,
-                action="activate" if active else "deactivate",
-                version=user.version,
-                changes={"active": [not active, active]},
-            )
+        await update_record(
+            self.session,
+            self.actor,
+            user,
+            "user",
+            {"active": active},
+            user.version,
+            action="activate" if active else "deactivate",
+        )
         if not active:
             await self.session.execute(delete(UserSession).where(UserSession.user_id == user.id))
             await self.session.execute(
@@ -166,27 +161,7 @@ class UserService:
         if user is None:
             raise NotFound("user")
         wanted = _preferences(data)
-        changes = {
-            name: [getattr(user, name), value]
-            for name, value in wanted.items()
-            if getattr(user, name) != value
-        }
-        if changes:
-            for name, (_old, new) in changes.items():
-                setattr(user, name, new)
-            user.version += 1
-            user.updated_at = utcnow()
-            user.updated_by = self.actor.user_id
-            record_audit(
-                self.session,
-                self.actor,
-                entity="user",
-                entity_id=user.id,
-                action="update",
-                version=user.version,
-                changes=changes,
-            )
-            await self.session.flush()
+        await update_record(self.session, self.actor, user, "user", wanted, user.version)
         return user
 
     async def get(self, user_id: uuid.UUID) -> User:
