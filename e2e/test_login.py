@@ -30,3 +30,16 @@ def test_a_wrong_password_is_explained_then_the_rep_gets_in(
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, "the page scrolls sideways on a phone"
     assert errors == [], errors  # no CSP violations, script errors or missing files
+
+
+def test_chromium_reports_the_app_installable(page: Page, server_url: str) -> None:
+    log_in(page, server_url, "rep1@example.com")
+    page.wait_for_load_state("networkidle")
+    session = page.context.new_cdp_session(page)
+    manifest = session.send("Page.getAppManifest")
+    assert manifest["errors"] == [], manifest["errors"]
+    assert manifest["url"].startswith(f"{server_url}/static/manifest.webmanifest")
+    found = session.send("Page.getInstallabilityErrors")["installabilityErrors"]
+    # Test browsers run without a profile, which Chromium reports as incognito: not the app's.
+    errors = [e["errorId"] for e in found if e["errorId"] != "in-incognito"]
+    assert errors == []
