@@ -8,6 +8,7 @@ gettext `.po` files under `server/locale`, compiled in memory on first use (no b
 from __future__ import annotations
 
 import gettext
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from io import BytesIO
@@ -34,6 +35,11 @@ class Text:
 
     def __str__(self) -> str:
         return self.msgid.format(**self.params)
+
+
+def render_errors(errors: Mapping[str, Sequence[Text]], locale: str) -> dict[str, list[str]]:
+    """Field errors as the reader reads them: ``{field: [message in their language]}``."""
+    return {name: [m.render(locale) for m in messages] for name, messages in errors.items()}
 
 
 def _l(msgid: str, **params: Any) -> Text:

@@ -40,7 +40,7 @@ from server.db import Database
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.fields.models import Entity
 from server.fields.types import input_value
-from server.i18n import Text, _l
+from server.i18n import Text, _l, render_errors
 from server.normalize import format_phone_national, format_postal_code
 from server.web.context import request_locale
 from server.web.htmx import is_fragment
@@ -187,10 +187,6 @@ def _version(raw: Any) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def _rendered(errors: Mapping[str, Sequence[Text]], locale: str) -> dict[str, list[str]]:
-    return {name: [m.render(locale) for m in messages] for name, messages in errors.items()}
-
-
 def _labels(definitions: Iterable[dict[str, Any]], locale: str) -> dict[str, str]:
     lang = "ja" if locale == "ja" else "en"
     labels = {name: text.render(locale) for name, text in LABELS.items()}
@@ -213,7 +209,7 @@ def _form_page(
 ) -> Template:
     """The whole page, or for htmx only the form, with errors rendered in the reader's language."""
     locale = request_locale(request)
-    context["errors"] = _rendered(context.get("errors") or {}, locale)
+    context["errors"] = render_errors(context.get("errors") or {}, locale)
     context["labels"] = _labels(context.get("definitions") or (), locale)
     response = page(
         request, part if is_fragment(request) else full, status_code=status_code, **context

@@ -28,15 +28,15 @@ from server.errors import Forbidden, NotFound, ValidationFailed
 from server.fields.definitions import state_of
 from server.fields.models import Entity, FieldDefinition
 from server.fields.service import FieldService, VisitFormService
+from server.i18n import render_errors
 from server.settings import Settings
 from server.validation import REQUIRED
 from server.visits.service import VisitService
 from server.web.context import request_locale
-from server.web.htmx import is_fragment
+from server.web.htmx import VARY, is_fragment
 from server.web.templating import page
 
 Req = Request[Any, Any, Any]
-VARY = {"Vary": "HX-Request"}
 TEAM_VISITS = 50
 ASSIGN_ROWS = 100
 # The definition form's inputs, named as the field service names its errors.
@@ -76,7 +76,7 @@ def _show(
 
 def _errors(request: Req, failed: ValidationFailed) -> dict[str, list[str]]:
     locale = request_locale(request)
-    return {name: [m.render(locale) for m in messages] for name, messages in failed.errors.items()}
+    return render_errors(failed.errors, locale)
 
 
 def _done(target: str) -> Redirect:

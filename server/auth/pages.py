@@ -21,7 +21,7 @@ from server.auth.service import UserService
 from server.db import utcnow
 from server.errors import ValidationFailed
 from server.settings import Settings
-from server.web.htmx import is_fragment
+from server.web.htmx import VARY, is_fragment
 from server.web.templating import page
 
 Req = Request[Any, Any, Any]
@@ -54,7 +54,6 @@ TIME_ZONES = (
     "UTC",
 )
 TRUE_VALUES = frozenset({"on", "true", "1", "yes"})
-VARY = {"Vary": "HX-Request"}
 
 
 class MeForm(msgspec.Struct, kw_only=True):

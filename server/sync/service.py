@@ -39,7 +39,7 @@ from server.contacts.schemas import ContactIn
 from server.contacts.service import ContactService
 from server.db import utcnow
 from server.errors import Conflict, Forbidden, IdInUse, NotFound, ValidationFailed
-from server.i18n import Text, _l
+from server.i18n import Text, _l, render_errors
 from server.sync.models import SyncMutation
 from server.sync.schemas import NOT_OBJECT
 from server.tasks.schemas import TaskDone, TaskIn
@@ -154,8 +154,7 @@ class SyncService:
         }
 
     def _render(self, errors: Mapping[str, list[Text]]) -> dict[str, list[str]]:
-        locale = self.user.locale
-        return {name: [m.render(locale) for m in messages] for name, messages in errors.items()}
+        return render_errors(errors, self.user.locale)
 
     async def _attempt(self, raw: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         """Apply one mutation in a savepoint; the answer without the id."""

@@ -21,19 +21,18 @@ from server.accounts.service import AccountService
 from server.auth.scope import Actor
 from server.db import utcnow
 from server.errors import ValidationFailed
-from server.i18n import Text
+from server.i18n import render_errors
 from server.paging import MAX_LIMIT
 from server.tasks import today as today_queries
 from server.tasks.models import Task, TaskKind
 from server.tasks.service import TaskService
 from server.validation import REQUIRED
-from server.web.htmx import is_fragment
+from server.web.htmx import VARY, is_fragment
 from server.web.templating import page
 
 Req = Request[Any, Any, Any]
 Errors = dict[str, list[str]]
 
-VARY = {"Vary": "HX-Request"}
 SNOOZE = timedelta(hours=1)
 PLAN_FIELDS = ("id", "title", "account_id", "kind", "date", "time", "duration_minutes", "remind")
 REMIND_CHOICES = ("", "0", "15", "30", "60")
@@ -55,10 +54,6 @@ def go(request: Req, target: str) -> Response[Any]:
             b"", status_code=HTTP_204_NO_CONTENT, headers={"HX-Redirect": target, **VARY}
         )
     return Redirect(target, status_code=303, headers=VARY)
-
-
-def rendered(errors: Mapping[str, list[Text]], locale: str) -> Errors:
-    return {name: [message.render(locale) for message in items] for name, items in errors.items()}
 
 
 def typed_moment(day: str, time: str, default_time: str = "09:00") -> str | None:
@@ -207,7 +202,7 @@ async def create_task(
     except ValidationFailed as failed:
         await db.rollback()
         values = {name: _one(form, name) for name in PLAN_FIELDS}
-        errors = rendered(failed.errors, actor.locale)
+        errors = render_errors(failed.errors, actor.locale)
         return await _plan_form(
             request, db, actor, values, errors, status_code=HTTP_422_UNPROCESSABLE_ENTITY
         )
@@ -291,7 +286,7 @@ async def reschedule_task(
     except ValidationFailed as failed:
         await db.rollback()
         task = await service.get(task_id)
-        errors = rendered(failed.errors, actor.locale)
+        errors = render_errors(failed.errors, actor.locale)
         return await _row(request, db, actor, task, form, errors=errors)
     return await _row(request, db, actor, task, form)
 

@@ -21,9 +21,10 @@ from server.contacts.service import ContactService
 from server.db import utcnow
 from server.errors import ValidationFailed
 from server.fields.service import effective_visit_form
-from server.tasks.pages import VARY, go, rendered, typed_moment
+from server.i18n import render_errors
+from server.tasks.pages import go, typed_moment
 from server.visits.service import VisitService
-from server.web.htmx import is_fragment
+from server.web.htmx import VARY, is_fragment
 from server.web.templating import page
 
 Req = Request[Any, Any, Any]
@@ -150,7 +151,7 @@ async def create_visit(
         await VisitService(db, actor).create(visit_input(account_id, values))
     except ValidationFailed as failed:
         await db.rollback()
-        errors = rendered(failed.errors, actor.locale)
+        errors = render_errors(failed.errors, actor.locale)
         return await _form(
             request,
             db,

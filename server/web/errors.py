@@ -42,7 +42,7 @@ from server.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from server.i18n import Text, _l
+from server.i18n import Text, _l, render_errors
 from server.web.api import type_errors
 from server.web.context import is_api, request_locale
 from server.web.templating import page
@@ -60,10 +60,6 @@ MESSAGES = {
     "server_error": _l("Something went wrong on our side. Nothing was saved."),
     "throttled": _l("Too many requests. Please wait a moment."),
 }
-
-
-def _render(errors: dict[str, list[Text]], locale: str) -> dict[str, list[str]]:
-    return {name: [m.render(locale) for m in messages] for name, messages in errors.items()}
 
 
 def _json(
@@ -97,7 +93,7 @@ def domain_error(request: Req, exc: DomainError) -> Response[Any]:
             HTTP_422_UNPROCESSABLE_ENTITY,
             "invalid",
             MESSAGES["invalid"],
-            errors=_render(exc.errors, locale),
+            errors=render_errors(exc.errors, locale),
         )
     if isinstance(exc, NotFound):
         return error_response(request, HTTP_404_NOT_FOUND, "not_found", MESSAGES["not_found"])
@@ -166,7 +162,7 @@ def bad_body(request: Req, exc: ValidationException) -> Response[Any]:
             HTTP_422_UNPROCESSABLE_ENTITY,
             "invalid",
             MESSAGES["invalid"],
-            errors=_render(errors, request_locale(request)),
+            errors=render_errors(errors, request_locale(request)),
         )
     detail = exc.extra if isinstance(exc.extra, list) else []
     params = {

@@ -11,3 +11,7 @@ def is_fragment(request: Request[Any, Any, Any]) -> bool:
     """True for htmx requests that swap part of a page; boosted ones want the full page."""
     headers = request.headers
     return headers.get("hx-request") == "true" and headers.get("hx-boosted") != "true"
+
+
+# Pages that answer a fragment or a full page from one URL say so to caches.
+VARY = {"Vary": "HX-Request"}
