@@ -3,6 +3,7 @@
 from server.accounts.models import Account, AccountGram, AccountPhone
 from server.audit.models import AuditEntry
 from server.auth.models import ApiToken, LoginThrottle, Team, User, UserSession
+from server.briefcase.models import BriefingChange, ChangeCounter
 from server.contacts.models import Contact
 from server.db import Base
 from server.fields.models import FieldDefinition, VisitForm
@@ -19,6 +20,8 @@ __all__ = [
     "ApiToken",
     "AuditEntry",
     "Base",
+    "BriefingChange",
+    "ChangeCounter",
     "Contact",
     "FieldDefinition",
     "LoginThrottle",

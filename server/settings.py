@@ -45,6 +45,9 @@ class Settings:
     # Proxies whose X-Forwarded-* headers are believed (scheme, client address).
     forwarded_allow_ips: str = "127.0.0.1"
     debug: bool = False
+    # A label for what is deployed (a commit id); it joins the hash of the shipped files in the
+    # version that service workers and briefcases are keyed by.
+    release: str = ""
 
     @classmethod
     def from_env(cls, env_file: Path | None = Path(".env")) -> Settings:
@@ -69,6 +72,7 @@ class Settings:
             session_max_days=_int(get("SESSION_MAX_DAYS"), 30),
             forwarded_allow_ips=get("FORWARDED_ALLOW_IPS") or "127.0.0.1",
             debug=_flag(get("DEBUG"), default=False),
+            release=get("RELEASE") or "",
         )
 
     @property

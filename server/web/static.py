@@ -17,7 +17,7 @@ from litestar.enums import ScopeType
 from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.paths import bundled
+from server.paths import PACKAGE, bundled
 
 PREFIX = "/static"
 LONG_CACHE = b"public, max-age=31536000, immutable"
@@ -51,6 +51,23 @@ def _digest(path: Path) -> str:
 def assets() -> Assets:
     """The app's own static files (``pwa/``)."""
     return Assets(bundled("pwa"))
+
+
+@cache
+def _templates_digest() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE.rglob("templates/**/*.html")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def release(label: str = "") -> str:
+    """The version of what is deployed: every shipped file, the templates and ``label``."""
+    digest = hashlib.sha256(label.encode())
+    for name, file_hash in sorted(assets().hashes.items()):
+        digest.update(f"{name}={file_hash};".encode())
+    digest.update(_templates_digest().encode())
+    return digest.hexdigest()[:HASH_LENGTH]
 
 
 def static_url(name: str) -> str:

@@ -1,0 +1,41 @@
+"""The briefcase as it travels: the records of each account, and optionally its page."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Final
+
+import msgspec
+
+from server.accounts.schemas import AccountOut
+from server.contacts.schemas import ContactOut
+from server.tasks.schemas import TaskOut
+from server.visits.schemas import VisitOut
+
+DEFAULT_LIMIT: Final = 100
+MAX_LIMIT: Final = 500
+
+
+class BriefcaseAccount(msgspec.Struct, omit_defaults=True):
+    account: AccountOut
+    search_key: str
+    phones: list[str]
+    contacts: list[ContactOut]
+    tasks: list[TaskOut]
+    visits: list[VisitOut]
+    url: str
+    # What the offline edit forms show: {"account": {"version", "values"}, "contacts": {id: …}}.
+    forms: dict[str, Any]
+    # The account's briefing page as the server renders it, when asked for with ``html=true``.
+    html: str | None = None
+
+
+class Briefcase(msgspec.Struct):
+    epoch: str
+    sequence: int
+    full: bool
+    accounts: list[BriefcaseAccount]
+    deleted: list[uuid.UUID]
+    next_cursor: str | None
+    # Field definitions and the visit form (compact), on the first page only.
+    fields: dict[str, Any] | None = None
