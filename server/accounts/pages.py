@@ -34,6 +34,7 @@ from server.accounts.briefing import (
 from server.accounts.models import Account
 from server.accounts.service import AccountService
 from server.auth.scope import Actor
+from server.briefcase.shell import SHELL_ID, SHELL_NAME, is_shell
 from server.contacts.models import Contact
 from server.contacts.service import ContactService
 from server.db import Database
@@ -369,16 +370,15 @@ async def edit_account(
     actor: NamedDependency[Actor],
     account_id: FromPath[uuid.UUID],
 ) -> Template:
-    account = await AccountService(db, actor).get(account_id)
     definitions = await field_definitions(db, Entity.ACCOUNT)
-    values = shown(account.public(), ACCOUNT_INPUTS, definitions, actor.time_zone)
+    if is_shell(account_id):  # for offline use: the page fills in the account's values
+        values, version = shown({}, ACCOUNT_INPUTS, definitions, actor.time_zone), 0
+    else:
+        account = await AccountService(db, actor).get(account_id)
+        values = shown(account.public(), ACCOUNT_INPUTS, definitions, actor.time_zone)
+        version = account.version
     return _account_form(
-        request,
-        definitions,
-        values,
-        account_id=account_id,
-        version=account.version,
-        original=values,
+        request, definitions, values, account_id=account_id, version=version, original=values
     )
 
 
@@ -472,7 +472,7 @@ async def new_contact(
     actor: NamedDependency[Actor],
     account_id: FromPath[uuid.UUID],
 ) -> Template:
-    account = AccountRef.of(await AccountService(db, actor).get(account_id))
+    account = await account_ref(db, actor, account_id)
     definitions = await field_definitions(db, Entity.CONTACT)
     values = shown({"fields": defaults(definitions)}, CONTACT_INPUTS, definitions, actor.time_zone)
     return _contact_form(request, account, definitions, values, new_id=str(uuid.uuid4()))
@@ -515,17 +515,21 @@ async def edit_contact(
     account_id: FromPath[uuid.UUID],
     contact_id: FromPath[uuid.UUID],
 ) -> Template:
-    account = AccountRef.of(await AccountService(db, actor).get(account_id))
-    contact = await _contact_of(db, actor, account_id, contact_id)
+    account = await account_ref(db, actor, account_id)
     definitions = await field_definitions(db, Entity.CONTACT)
-    values = shown(contact.public(), CONTACT_INPUTS, definitions, actor.time_zone)
+    if is_shell(account_id):  # for offline use: the page fills in the contact's values
+        values, version = shown({}, CONTACT_INPUTS, definitions, actor.time_zone), 0
+    else:
+        contact = await _contact_of(db, actor, account_id, contact_id)
+        values = shown(contact.public(), CONTACT_INPUTS, definitions, actor.time_zone)
+        version = contact.version
     return _contact_form(
         request,
         account,
         definitions,
         values,
         contact_id=contact_id,
-        version=contact.version,
+        version=version,
         original=values,
     )
 
@@ -592,6 +596,13 @@ class AccountRef:
     @classmethod
     def of(cls, account: Account) -> AccountRef:
         return cls(account.id, account.name)
+
+
+async def account_ref(db: AsyncSession, actor: Actor, account_id: uuid.UUID) -> AccountRef:
+    """The account a form is for; the offline shell's stand-in is not looked up."""
+    if is_shell(account_id):
+        return AccountRef(SHELL_ID, SHELL_NAME)
+    return AccountRef.of(await AccountService(db, actor).get(account_id))
 
 
 async def _contact_of(

@@ -40,6 +40,7 @@ from server.contacts.service import ContactService
 from server.db import utcnow
 from server.errors import Conflict, Forbidden, IdInUse, NotFound, ValidationFailed
 from server.i18n import Text, _l, render_errors
+from server.sync.forms import FORM_TYPES, form_payload, read_form
 from server.sync.models import SyncMutation
 from server.sync.schemas import NOT_OBJECT
 from server.tasks.schemas import TaskDone, TaskIn
@@ -64,6 +65,7 @@ PAYLOADS: dict[str, type[Input]] = {
     "task.create": TaskIn,
     "task.update": TaskIn,
     "task.complete": TaskDone,
+    "task.snooze": TaskDone,
 }
 # Named by the mutation itself; a payload's own copy is ignored.
 ENVELOPE_FIELDS = frozenset({"id", "version"})
@@ -72,6 +74,7 @@ UNKNOWN_FIELD = _l("Unknown field.")
 NOT_FOUND = _l("Not found.")
 ID_IN_USE = _l("This id is already used by another record.")
 BAD_VERSION = _l("Must be a whole number.")
+BAD_FORM = _l("Must be an object of form fields, each a text or a list of texts.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,7 @@ class Mutation:
     entity_id: uuid.UUID
     base_version: int | None
     payload: dict[str, Any]
+    client_time: datetime | None = None
 
 
 class SyncService:
@@ -159,9 +163,13 @@ class SyncService:
     async def _attempt(self, raw: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         """Apply one mutation in a savepoint; the answer without the id."""
         try:
+            if "form" in raw:
+                raw = await self._from_form(raw)
             mutation = read_mutation(raw)
         except ValidationFailed as failed:
             return self._rejected(failed.errors)
+        except NotFound:
+            return self._rejected({"entity_id": [NOT_FOUND]})
         try:
             async with self.session.begin_nested():
                 version = await self._write(mutation)
@@ -182,6 +190,18 @@ class SyncService:
         except Forbidden as forbidden:
             return self._rejected({"entity_id": [forbidden.message]})
         return APPLIED, {"errors": {}, "current": None, "version": version}
+
+    async def _from_form(self, raw: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The mutation with the payload its ``form`` stands for (see ``forms.py``)."""
+        kind, form = raw.get("type"), read_form(raw.get("form"))
+        entity_id = _maybe_uuid(raw.get("entity_id"))
+        given = raw.get("payload") or {}
+        if form is None:
+            raise ValidationFailed({"form": [BAD_FORM]})
+        if kind not in FORM_TYPES or entity_id is None or not isinstance(given, dict):
+            return raw  # `read_mutation` names what is wrong
+        payload = await form_payload(self.session, self.actor, str(kind), entity_id, form, given)
+        return {**raw, "payload": payload}
 
     def _rejected(self, errors: Mapping[str, list[Text]]) -> tuple[str, dict[str, Any]]:
         named = {_sync_name(name): messages for name, messages in errors.items()}
@@ -204,7 +224,10 @@ class SyncService:
             return int(record.version)
         if mutation.base_version is not None:
             data["version"] = mutation.base_version
-        if mutation.type == "task.complete":
+        if mutation.type == "task.snooze":
+            service = TaskService(self.session, self.actor)
+            record = await service.snooze(mutation.entity_id, data, at=mutation.client_time)
+        elif mutation.type == "task.complete":
             record = await TaskService(self.session, self.actor).complete(mutation.entity_id, data)
         elif mutation.entity == "account":
             record = await AccountService(self.session, self.actor).update(mutation.entity_id, data)
@@ -246,7 +269,10 @@ def read_mutation(raw: Mapping[str, Any]) -> Mutation:
     body = msgspec.convert(
         {k: v for k, v in payload.items() if k not in ENVELOPE_FIELDS}, PAYLOADS[kind], strict=False
     )
-    return Mutation(kind, entity, action, entity_id, base, provided(body))
+    moment = datetime.fromisoformat(client_time) if isinstance(client_time, str) else None
+    if moment is not None and moment.tzinfo is None:
+        moment = None  # a time without offset cannot be placed; the server's time is used
+    return Mutation(kind, entity, action, entity_id, base, provided(body), moment)
 
 
 def _payload_errors(struct: type[Input], payload: Mapping[str, Any]) -> dict[str, list[Text]]:

@@ -16,7 +16,7 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_204_NO_CONTENT, HTTP_422_UNPROCESSABLE_ENTITY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.accounts.models import Account
+from server.accounts.pages import AccountRef, account_ref
 from server.accounts.service import AccountService
 from server.auth.scope import Actor
 from server.db import utcnow
@@ -33,7 +33,6 @@ from server.web.templating import page
 Req = Request[Any, Any, Any]
 Errors = dict[str, list[str]]
 
-SNOOZE = timedelta(hours=1)
 PLAN_FIELDS = ("id", "title", "account_id", "kind", "date", "time", "duration_minutes", "remind")
 REMIND_CHOICES = ("", "0", "15", "30", "60")
 DEFAULT_DURATION = "60"
@@ -148,13 +147,13 @@ async def _plan_form(
     status_code: int = 200,
 ) -> Template:
     service = AccountService(db, actor)
-    account: Account | None = None
+    account: AccountRef | None = None
     try:
         account_id = uuid.UUID(values.get("account_id") or "")
     except ValueError:
         account_id = None
     if account_id is not None:
-        account = await service.get(account_id)
+        account = await account_ref(db, actor, account_id)
     accounts = [] if account else list((await service.list(limit=MAX_LIMIT)).items)
     template = "tasks/_plan_form.html" if is_fragment(request) else "tasks/plan.html"
     return _view(
@@ -259,13 +258,7 @@ async def snooze_task(
 ) -> Template | Response[Any]:
     """One hour later: due time and reminder (a time already past counts from now)."""
     form = await request.form()
-    service = TaskService(db, actor)
-    task = await service.get(task_id)
-    now = utcnow()
-    changes: dict[str, Any] = {"due_at": max(task.due_at or now, now) + SNOOZE}
-    if task.remind_at is not None:
-        changes["remind_at"] = max(task.remind_at, now) + SNOOZE
-    task = await service.update(task_id, {**_version(form, task), **changes})
+    task = await TaskService(db, actor).snooze(task_id, _version(form))
     return await _row(request, db, actor, task, form)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, literal, or_, select, true
@@ -40,6 +40,10 @@ def visible_tasks(actor: Actor) -> ColumnElement[bool]:
         return true()
     on_visible_account = Task.account_id.in_(select(Account.id).where(visible_accounts(actor)))
     return or_(visible_owner(actor, Task.assignee_id), on_visible_account)
+
+
+# How much later a snoozed task comes back.
+SNOOZE = timedelta(hours=1)
 
 
 class TaskService:
@@ -126,6 +130,19 @@ class TaskService:
         await update_record(
             self.session, self.actor, task, ENTITY, {"done_at": done_at}, base, action="complete"
         )
+        return task
+
+    async def snooze(
+        self, task_id: uuid.UUID, data: Mapping[str, Any], *, at: datetime | None = None
+    ) -> Task:
+        """`SNOOZE` later than the due time and reminder, or than ``at`` (the tap) if past."""
+        task = await self.get(task_id, lock=True)
+        now = at or utcnow()
+        changes: dict[str, Any] = {"due_at": max(task.due_at or now, now) + SNOOZE}
+        if task.remind_at is not None:
+            changes["remind_at"] = max(task.remind_at, now) + SNOOZE
+        base = data["version"] if isinstance(data.get("version"), int) else task.version
+        await update_record(self.session, self.actor, task, ENTITY, changes, base)
         return task
 
     async def _can_see(self, task: Task) -> bool:

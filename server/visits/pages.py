@@ -15,8 +15,9 @@ from litestar.response import Template
 from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.accounts.service import AccountService
+from server.accounts.pages import account_ref
 from server.auth.scope import Actor
+from server.briefcase.shell import is_shell
 from server.contacts.service import ContactService
 from server.db import utcnow
 from server.errors import ValidationFailed
@@ -99,15 +100,18 @@ async def _form(
     errors: dict[str, list[str]] | None = None,
     status_code: int = 200,
 ) -> Template:
-    account = await AccountService(db, actor).get(account_id)
-    contacts = await ContactService(db, actor).list_for_account(account_id, limit=CONTACTS_SHOWN)
+    account = await account_ref(db, actor, account_id)
+    contacts: list[Any] = []  # the offline shell lists the account's contacts itself
+    if not is_shell(account_id):
+        service = ContactService(db, actor)
+        contacts = list((await service.list_for_account(account_id, limit=CONTACTS_SHOWN)).items)
     response = page(
         request,
         "visits/_form.html" if is_fragment(request) else "visits/form.html",
         status_code=status_code,
         nav="today",
         account=account,
-        contacts=contacts.items,
+        contacts=contacts,
         definitions=definitions,
         outcomes=OUTCOMES,
         values=values,
