@@ -124,6 +124,7 @@ def test_a_reps_loop_on_a_phone(page: Page, server_url: str, shot: Any, language
     page.get_by_label(words["date"]).fill(_today().isoformat())
     page.get_by_label(words["time"]).fill("23:30")
     page.get_by_role("button", name=words["save_plan"]).click()
+    expect(page).to_have_url(f"{server_url}/tasks")  # saved: the task list comes next
     page.get_by_role("link", name=words["nav_today"]).click()
     expect(page.get_by_text(title, exact=True)).to_be_visible()
     shot(page, "planned-on-today")

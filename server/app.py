@@ -32,6 +32,7 @@ from server.admin import pages as admin_pages
 from server.auth import pages as auth_pages
 from server.auth import routes as auth_routes
 from server.auth.middleware import AuthenticationMiddleware, check_request_origin
+from server.briefcase.routes import api as briefcase_api
 from server.contacts.routes import api as contacts_api
 from server.db import Database
 from server.errors import DomainError
@@ -39,6 +40,7 @@ from server.fields.routes import api as fields_api
 from server.keystore import shared_secret
 from server.purchases.routes import api as purchases_api
 from server.settings import Settings
+from server.sync.pages import pages as sync_pages
 from server.sync.routes import api as sync_api
 from server.tasks import pages as task_pages
 from server.tasks.routes import api as tasks_api
@@ -120,6 +122,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             auth_pages.me_page,
             auth_pages.me_submit,
             *account_pages.pages,
+            *sync_pages,
             *admin_pages.pages,
             *task_pages.pages,
             *visit_pages.pages,
@@ -131,6 +134,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             purchases_api,
             fields_api,
             sync_api,
+            briefcase_api,
             static_router(),
         ],
         dependencies={
