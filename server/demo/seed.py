@@ -15,6 +15,7 @@ this one writes the previous batch.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
@@ -26,7 +27,7 @@ from itertools import accumulate
 from typing import Any, NamedTuple, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, insert, select, text
+from sqlalchemy import JSON, Table, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts.models import Account, AccountGram, AccountKind, AccountPhone
@@ -205,8 +206,32 @@ async def _insert(session: AsyncSession, model: type[Base], rows: Sequence[Row])
     table = cast(Table, model.__table__)
     key = [column.name for column in table.primary_key.columns]
     ordered = sorted(rows, key=lambda row: tuple(str(row[name]) for name in key))
+    if ordered and _copyable(session, table, ordered[0]):
+        await _copy(session, table, ordered)
+        return
     for start in range(0, len(ordered), ROWS_PER_STATEMENT):
         await session.execute(insert(table), ordered[start : start + ROWS_PER_STATEMENT])
+
+
+def _copyable(session: AsyncSession, table: Table, row: Row) -> bool:
+    """PostgreSQL's COPY fits when the rows name every column that has a default."""
+    if session.get_bind().dialect.driver != "asyncpg":
+        return False
+    return all(column.name in row for column in table.columns if column.default is not None)
+
+
+async def _copy(session: AsyncSession, table: Table, rows: Sequence[Row]) -> None:
+    """Bulk load through COPY, several times faster than multi-row INSERTs on PostgreSQL."""
+    names = list(rows[0])
+    json_names = {c.name for c in table.columns if c.name in names and isinstance(c.type, JSON)}
+    records = [
+        tuple(json.dumps(row[n], ensure_ascii=False) if n in json_names else row[n] for n in names)
+        for row in rows
+    ]
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection  # an asyncpg connection
+    await driver.copy_records_to_table(table.name, records=records, columns=names)
 
 
 def _record(record_id: uuid.UUID, at: datetime, by: uuid.UUID | None) -> Row:
