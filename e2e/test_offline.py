@@ -37,7 +37,8 @@ class Server:
         self.home = home
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[str] | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self.first_start = True
         self.env = {
             **os.environ,
             "FIELDCRM_DATABASE_URL": f"sqlite+aiosqlite:///{home}/offline.db",
@@ -45,23 +46,41 @@ class Server:
         }
 
     def start(self, release: str) -> None:
+        """Serve ``release``; a first start that loses its port to another program moves on."""
+        for _ in range(3):
+            if self._started(release):
+                return
+            if self.first_start:
+                self.port = _free_port()
+                self.url = f"http://127.0.0.1:{self.port}"
+                continue
+            break
+        log = (self.home / "server.log").read_text(errors="replace")[-3000:]
+        pytest.fail(f"the server did not start:\n{log}", pytrace=False)
+
+    def _started(self, release: str) -> bool:
         command = [sys.executable, "-m", "server", "serve", "--demo", "--port", str(self.port)]
-        self.process = subprocess.Popen(  # noqa: S603 - our own command
-            command,
-            cwd=self.home,
-            env={**self.env, "FIELDCRM_RELEASE": release},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        with (self.home / "server.log").open("a") as log:
+            self.process = subprocess.Popen(  # noqa: S603 - our own command
+                command,
+                cwd=self.home,
+                env={**self.env, "FIELDCRM_RELEASE": release},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 90
         while True:
             try:
                 httpx.get(f"{self.url}/healthz", timeout=2).raise_for_status()
-                return
             except httpx.HTTPError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("the server did not start", pytrace=False)
+                    self.process.kill()
+                    self.process.wait()
+                    return False
                 time.sleep(0.3)
+            else:
+                self.first_start = False
+                return True
 
     def stop(self) -> None:
         if self.process is not None:

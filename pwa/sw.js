@@ -213,6 +213,59 @@ async function purge(user) {
   if ((await FieldOutbox.getMeta("user")) === user) await FieldOutbox.setMeta("user", null);
 }
 
+// -- reminders (Web Push) -------------------------------------------------------------------
+
+// Show a reminder. A reminder for someone other than the rep logged in here says only that
+// there is one: customers' names stay off a shared phone's lock screen.
+async function showReminder(message) {
+  const user = await FieldOutbox.getMeta("user");
+  const mine = Boolean(user) && user === message.user_id;
+  const title = mine ? message.title : "FieldCRM";
+  const options = {
+    tag: message.tag,
+    renotify: false,
+    lang: message.lang,
+    body: mine ? message.body : "",
+    icon: "/static/icons/icon-192.png",
+    badge: "/static/icons/icon-192.png",
+    data: mine ? message : { url: "/login" },
+    actions: mine && message.task_id ? message.actions : [],
+  };
+  await self.registration.showNotification(title, options);
+}
+
+// A tap opens the page the reminder is about (the kept copy when offline); "Done" and
+// "Snooze" go through the outbox, so they also work without a network.
+async function openFromNotification(data, action) {
+  if ((action === "done" || action === "snooze") && data.task_id) return act(data, action);
+  const url = new URL(data.url || "/today", location.origin).href;
+  const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+  const open = windows.find((client) => new URL(client.url).origin === location.origin);
+  if (open) {
+    const shown = (await open.navigate(url).catch(() => null)) || open;
+    return shown.focus().catch(() => shown);
+  }
+  return self.clients.openWindow(url);
+}
+
+async function act(data, action) {
+  const user = await FieldOutbox.getMeta("user");
+  if (!user || user !== data.user_id) return openFromNotification({ url: "/login" }, "");
+  await FieldOutbox.enqueue(user, {
+    type: action === "done" ? "task.complete" : "task.snooze",
+    entity_id: data.task_id,
+    payload: {},
+    label: data.title,
+    url: data.url,
+    account_id: data.account_id,
+  });
+  const result = await FieldOutbox.replay(user, { force: true });
+  if (result.state !== "done") await self.registration.sync?.register("outbox").catch(() => null);
+  const clients = await self.clients.matchAll({ type: "window" });
+  clients.forEach((client) => client.postMessage({ type: "replayed", ...result }));
+  return result;
+}
+
 // -- listeners ------------------------------------------------------------------------------
 
 self.addEventListener("install", (event) => {
@@ -258,6 +311,21 @@ self.addEventListener("message", (event) => {
     version: async () => ({ version: VERSION }),
   }[type];
   if (work) event.waitUntil(work().then(reply, (error) => reply({ state: "failed", error: String(error) })));
+});
+
+self.addEventListener("push", (event) => {
+  let message = null;
+  try {
+    message = event.data ? event.data.json() : null;
+  } catch {
+    message = null;
+  }
+  event.waitUntil(showReminder(message || { title: "FieldCRM", body: "", url: "/today" }));
+});
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  event.waitUntil(openFromNotification(event.notification.data || {}, event.action));
 });
 
 self.addEventListener("sync", (event) => {

@@ -39,6 +39,9 @@ from server.errors import DomainError
 from server.fields.routes import api as fields_api
 from server.keystore import shared_secret
 from server.purchases.routes import api as purchases_api
+from server.push.keys import public_key, vapid_signer
+from server.push.pages import pages as push_pages
+from server.push.routes import api as push_api
 from server.settings import Settings
 from server.sync.pages import pages as sync_pages
 from server.sync.routes import api as sync_api
@@ -98,6 +101,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.secret_key = settings.secret_key or await shared_secret(database, "secret_key")
+        app.state.vapid_public_key = public_key(await vapid_signer(database, settings))
         stop = asyncio.Event()
         task = (
             asyncio.create_task(worker.run(database, settings, stop)) if settings.worker else None
@@ -123,6 +127,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             auth_pages.me_submit,
             *account_pages.pages,
             *sync_pages,
+            *push_pages,
             *admin_pages.pages,
             *task_pages.pages,
             *visit_pages.pages,
@@ -135,6 +140,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             fields_api,
             sync_api,
             briefcase_api,
+            push_api,
             static_router(),
         ],
         dependencies={

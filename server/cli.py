@@ -222,5 +222,16 @@ def worker() -> None:
     _run(go)
 
 
+@main.command()
+def vapid() -> None:
+    """Print the VAPID public key browsers subscribe with (generated once if not configured)."""
+    from server.push.keys import public_key, vapid_signer  # noqa: PLC0415
+
+    async def go(database: Database, settings: Settings) -> str:
+        return public_key(await vapid_signer(database, settings))
+
+    click.echo(_run(go))
+
+
 if __name__ == "__main__":
     main()

@@ -9,6 +9,8 @@ from server.db import Base
 from server.fields.models import FieldDefinition, VisitForm
 from server.keystore import StoredSecret
 from server.purchases.models import Purchase
+from server.push.models import Delivery, DeliveryAttempt, PushSubscription, Reminder
+from server.rules.models import FollowUpRule, RuleFiring, RuleRun
 from server.sync.models import SyncMutation
 from server.tasks.models import Task
 from server.visits.models import Visit
@@ -23,9 +25,16 @@ __all__ = [
     "BriefingChange",
     "ChangeCounter",
     "Contact",
+    "Delivery",
+    "DeliveryAttempt",
     "FieldDefinition",
+    "FollowUpRule",
     "LoginThrottle",
     "Purchase",
+    "PushSubscription",
+    "Reminder",
+    "RuleFiring",
+    "RuleRun",
     "StoredSecret",
     "SyncMutation",
     "Task",

@@ -28,6 +28,8 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     secret_key: str | None = None
     vapid_private_key: str | None = None
+    # The contact push services may write to about this deployment's pushes (VAPID "sub").
+    vapid_subject: str = "mailto:admin@fieldcrm.example"
     worker: bool = True
     push_allow_hosts: frozenset[str] = field(default_factory=frozenset)
     session_idle_days: int = 14
@@ -66,6 +68,7 @@ class Settings:
             database_url=get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             secret_key=get("SECRET_KEY"),
             vapid_private_key=get("VAPID_PRIVATE_KEY"),
+            vapid_subject=get("VAPID_SUBJECT") or "mailto:admin@fieldcrm.example",
             worker=_flag(get("WORKER"), default=True),
             push_allow_hosts=frozenset(h.strip().lower() for h in hosts.split(",") if h.strip()),
             session_idle_days=_int(get("SESSION_IDLE_DAYS"), 14),

@@ -1,47 +1,90 @@
 """The background worker: runs inside `serve` by default, or alone as `fieldcrm worker`.
 
-Each pass does the periodic housekeeping; later features (reminders, rules) add their jobs
-here. A pass never raises: one failure is logged and the next pass tries again.
+Each pass evaluates the follow-up rules whose day has come, plans the reminders that fell due,
+sends what is due to the push services, and does the housekeeping. Any number of workers may
+run at once: every job claims its work in the database (see server/push/dispatch.py and
+server/rules/service.py). A pass never raises: one failure is logged and the next pass tries
+again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete
 
 from server.auth.models import LoginThrottle
 from server.auth.service import AuthService
+from server.briefcase.changes import prune
 from server.db import Database, utcnow
+from server.push.dispatch import Dispatcher
+from server.push.keys import vapid_signer
+from server.push.reminders import plan
+from server.rules.service import evaluate_due
 from server.settings import Settings
 
 log = logging.getLogger("fieldcrm.worker")
 
-PASS_SECONDS = 30.0
+# Reminders go out within this long of their time.
+PASS_SECONDS = 5.0
+HOUSEKEEPING_EVERY = timedelta(minutes=10)
 THROTTLE_MEMORY = timedelta(days=1)
 
 
-async def run_once(database: Database, settings: Settings) -> None:
-    """One pass: forget expired sessions and old failed-login counters."""
+async def housekeeping(database: Database, settings: Settings) -> None:
+    """Forget expired sessions, old failed-login counters and old briefcase changes."""
     async with database.writing() as session:
         purged = await AuthService(session, settings).purge_expired()
         await session.execute(
             delete(LoginThrottle).where(LoginThrottle.last_failure_at < utcnow() - THROTTLE_MEMORY)
         )
-    if purged:
-        log.info("purged %d expired sessions", purged)
+        pruned = await prune(session)
+    if purged or pruned:
+        log.info("purged %d expired sessions, %d old briefcase changes", purged, pruned)
+
+
+async def reminders(database: Database, dispatcher: Dispatcher, now: datetime) -> int:
+    """Fire the rules, plan what fell due, and send it; the deliveries handled."""
+    made = await evaluate_due(database, now)
+    if made:
+        log.info("rules made %d follow-ups", made)
+    async with database.writing() as session:
+        await plan(session, now)
+    return await dispatcher.run(now)
+
+
+async def run_once(database: Database, settings: Settings) -> None:
+    """One whole pass (the CLI and tests use it)."""
+    dispatcher = Dispatcher(database, settings, await vapid_signer(database, settings))
+    try:
+        await housekeeping(database, settings)
+        await reminders(database, dispatcher, utcnow())
+    finally:
+        await dispatcher.close()
 
 
 async def run(database: Database, settings: Settings, stop: asyncio.Event) -> None:
     """Pass after pass until ``stop`` is set."""
-    while not stop.is_set():
-        try:
-            await run_once(database, settings)
-        except Exception:
-            log.exception("worker pass failed")
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=PASS_SECONDS)
-        except TimeoutError:
-            continue
+    dispatcher: Dispatcher | None = None
+    last_housekeeping = utcnow() - HOUSEKEEPING_EVERY
+    try:
+        while not stop.is_set():
+            try:
+                dispatcher = dispatcher or Dispatcher(
+                    database, settings, await vapid_signer(database, settings)
+                )
+                if utcnow() - last_housekeeping >= HOUSEKEEPING_EVERY:
+                    await housekeeping(database, settings)
+                    last_housekeeping = utcnow()
+                await reminders(database, dispatcher, utcnow())
+            except Exception:
+                log.exception("worker pass failed")
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=PASS_SECONDS)
+            except TimeoutError:
+                continue
+    finally:
+        if dispatcher is not None:
+            await dispatcher.close()

@@ -40,6 +40,11 @@ class User(Record, Base):
     time_zone: Mapped[str] = mapped_column(String(64), default="Asia/Tokyo")
     # Dates shown in the Japanese era (令和8年11月23日) rather than the Western year.
     prefers_wareki: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    # Quiet hours ("21:00" to "08:00", in the user's zone): rule-made reminders wait for the end.
+    quiet_start: Mapped[str] = mapped_column(String(5), default="21:00", server_default="21:00")
+    quiet_end: Mapped[str] = mapped_column(String(5), default="08:00", server_default="08:00")
+    # How long before a planned visit or meeting its reminder comes, unless chosen otherwise.
+    meeting_lead_minutes: Mapped[int] = mapped_column(default=15, server_default=text("15"))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)
 
@@ -59,6 +64,9 @@ class User(Record, Base):
             "locale": self.locale,
             "time_zone": self.time_zone,
             "prefers_wareki": self.prefers_wareki,
+            "quiet_start": self.quiet_start,
+            "quiet_end": self.quiet_end,
+            "meeting_lead_minutes": self.meeting_lead_minutes,
             "active": self.active,
         }
 

@@ -17,9 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth.models import User
 from server.auth.scope import Actor
-from server.auth.service import UserService
+from server.auth.service import MEETING_LEADS, UserService
 from server.db import utcnow
 from server.errors import ValidationFailed
+from server.push.models import PushSubscription
+from server.push.service import PushService
 from server.settings import Settings
 from server.web.htmx import VARY, is_fragment
 from server.web.templating import page
@@ -61,6 +63,10 @@ class MeForm(msgspec.Struct, kw_only=True):
     time_zone: str = ""
     # A checkbox: absent from the form when it is off.
     prefers_wareki: str = ""
+    # Absent from older forms and API-like posts: then they stay as they are.
+    quiet_start: str | None = None
+    quiet_end: str | None = None
+    meeting_lead_minutes: str | None = None
     csrf_token: str = ""
 
 
@@ -92,11 +98,16 @@ def _me_page(
     saved: bool = False,
     fragment: bool = False,
     status_code: int = 200,
+    devices: list[PushSubscription] | None = None,
 ) -> Template:
-    chosen = values or {
+    chosen = {
         "locale": user.locale,
         "time_zone": user.time_zone,
         "prefers_wareki": user.prefers_wareki,
+        "quiet_start": user.quiet_start,
+        "quiet_end": user.quiet_end,
+        "meeting_lead_minutes": user.meeting_lead_minutes,
+        **(values or {}),
     }
     response = page(
         request,
@@ -107,6 +118,8 @@ def _me_page(
         errors=errors or {},
         saved=saved,
         zones=zone_choices(user.locale, str(chosen["time_zone"])),
+        leads=MEETING_LEADS,
+        devices=devices or [],
     )
     response.headers.update(VARY)
     return response
@@ -114,9 +127,15 @@ def _me_page(
 
 @get("/me", name="me_page", include_in_schema=False)
 async def me_page(
-    request: Req, user: NamedDependency[User], saved: FromQuery[str] = ""
+    request: Req,
+    db: NamedDependency[AsyncSession],
+    actor: NamedDependency[Actor],
+    settings: NamedDependency[Settings],
+    user: NamedDependency[User],
+    saved: FromQuery[str] = "",
 ) -> Template:
-    return _me_page(request, user, saved=bool(saved))
+    devices = await PushService(db, actor, settings.push_allow_hosts).devices()
+    return _me_page(request, user, saved=bool(saved), devices=devices)
 
 
 @post("/me", include_in_schema=False)
@@ -134,6 +153,13 @@ async def me_submit(
         "time_zone": data.time_zone,
         "prefers_wareki": data.prefers_wareki.lower() in TRUE_VALUES,
     }
+    if data.quiet_start is not None:
+        values["quiet_start"] = data.quiet_start
+    if data.quiet_end is not None:
+        values["quiet_end"] = data.quiet_end
+    if data.meeting_lead_minutes is not None:
+        lead = data.meeting_lead_minutes
+        values["meeting_lead_minutes"] = int(lead) if lead.isdigit() else lead
     try:
         await UserService(db, actor, settings).update_preferences(user.id, values)
     except ValidationFailed as failed:
@@ -148,6 +174,7 @@ async def me_submit(
             errors=errors,
             fragment=is_fragment(request),
             status_code=HTTP_422_UNPROCESSABLE_ENTITY,
+            devices=await PushService(db, actor, settings.push_allow_hosts).devices(),
         )
     target = "/me?saved=1"
     if is_fragment(request):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import secrets
 import uuid
 from collections.abc import Mapping
@@ -152,7 +153,8 @@ class UserService:
     async def update_preferences(self, user_id: uuid.UUID, data: Mapping[str, Any]) -> User:
         """Language, time zone and 和暦; a user sets their own, an admin anyone's.
 
-        ``data`` may hold ``locale``, ``time_zone`` and ``prefers_wareki``; keys left out stay
+        ``data`` may hold ``locale``, ``time_zone``, ``prefers_wareki``, the quiet hours
+        (``quiet_start``, ``quiet_end``) and ``meeting_lead_minutes``; keys left out stay
         as they are. Every bad value is named; nothing is saved unless all are good.
         """
         if self.actor.user_id != user_id and not self.actor.is_admin:
@@ -396,6 +398,10 @@ def _is_zone(name: str) -> bool:
     return True
 
 
+# Minutes before a planned visit or meeting that its reminder comes by default (0: none).
+MEETING_LEADS = (0, 15, 30, 60)
+
+
 def _preferences(data: Mapping[str, Any]) -> dict[str, Any]:
     """The preferences in ``data``, checked; raises naming every bad one."""
     errors = Errors()
@@ -416,5 +422,26 @@ def _preferences(data: Mapping[str, Any]) -> dict[str, Any]:
             wanted["prefers_wareki"] = data["prefers_wareki"]
         else:
             errors.add("prefers_wareki", _l("Must be true or false."))
+    _reminder_preferences(data, wanted, errors)
     errors.raise_if_any()
     return wanted
+
+
+def _reminder_preferences(data: Mapping[str, Any], wanted: dict[str, Any], errors: Errors) -> None:
+    """Quiet hours and the meeting reminder's lead time, checked into ``wanted``."""
+    for name in ("quiet_start", "quiet_end"):
+        if name in data:
+            value = data[name]
+            if isinstance(value, str) and re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value.strip()):
+                wanted[name] = value.strip()
+            else:
+                errors.add(name, _l("Enter a time such as 21:00."))
+    if "meeting_lead_minutes" in data:
+        lead = data["meeting_lead_minutes"]
+        if isinstance(lead, int) and not isinstance(lead, bool) and lead in MEETING_LEADS:
+            wanted["meeting_lead_minutes"] = lead
+        else:
+            errors.add(
+                "meeting_lead_minutes",
+                _l("Must be one of: {options}.", options=", ".join(map(str, MEETING_LEADS))),
+            )

@@ -36,6 +36,10 @@ class Task(Record, SoftDelete, Base):
     done_at: Mapped[datetime | None]
     # The visit whose follow-up date made this task, if any.
     visit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("visits.id", ondelete="SET NULL"))
+    # The follow-up rule that made this task, if any (its reminder waits out quiet hours).
+    rule_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("follow_up_rules.id", ondelete="SET NULL")
+    )
 
     __table_args__ = (Index("ix_tasks_assignee_open", "assignee_id", "done_at", "due_at"),)
 

@@ -89,9 +89,14 @@ class TaskService:
         )
 
     async def create(
-        self, data: Mapping[str, Any], *, visit_id: uuid.UUID | None = None
+        self,
+        data: Mapping[str, Any],
+        *,
+        visit_id: uuid.UUID | None = None,
+        rule_id: uuid.UUID | None = None,
     ) -> tuple[Task, bool]:
-        """Create from input; ``visit_id`` links a follow-up to the visit that asked for it."""
+        """Create from input; ``visit_id`` links a follow-up to the visit that asked for it,
+        ``rule_id`` to the rule that made it."""
         task_id = id_for_create(data)
         existing = await find_for_create(self.session, Task, task_id, ENTITY, self._can_see)
         if existing is not None:
@@ -101,7 +106,7 @@ class TaskService:
         values = self._clean(data, partial=False)
         values["assignee_id"] = values.get("assignee_id") or self.actor.user_id
         await self._check_assignee(values["assignee_id"], current=None)
-        task = Task(id=task_id, visit_id=visit_id, **values)
+        task = Task(id=task_id, visit_id=visit_id, rule_id=rule_id, **values)
         saved = await insert_record(self.session, self.actor, task, ENTITY)
         return saved, saved is task
 

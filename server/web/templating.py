@@ -31,6 +31,8 @@ FEATURES = (
     "fields",
     "admin",
     "sync",
+    "push",
+    "rules",
 )
 
 

@@ -1,0 +1,1 @@
+"""Web Push: VAPID keys, device subscriptions, reminders and their deliveries."""

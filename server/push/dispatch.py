@@ -1,0 +1,342 @@
+"""Sending: workers claim due deliveries with a short committed lease, then send outside it.
+
+Claiming is one committed ``UPDATE … RETURNING`` (``FOR UPDATE SKIP LOCKED`` on PostgreSQL;
+on SQLite the write transaction itself is exclusive), so any number of workers never claim
+the same delivery while its lease lasts. Sending happens after the commit, concurrently up to
+a bound, through one reused HTTP session; the answer is recorded only by the worker that
+still holds the lease. A worker that dies after the push service accepted a message but
+before recording it leaves a delivery that is sent again when the lease runs out; the repeat
+carries the same Topic and notification tag, so it replaces the first on the phone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+import aiohttp
+from py_vapid import Vapid01
+from pywebpush import WebPushException, webpush_async
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.accounts.models import Account
+from server.auth.models import User
+from server.db import Database, utcnow
+from server.push import guard
+from server.push.messages import Line, notification, topic
+from server.push.models import (
+    Delivery,
+    DeliveryAttempt,
+    DeliveryState,
+    PushSubscription,
+    Reminder,
+    ReminderKind,
+    ReminderState,
+)
+from server.settings import Settings
+from server.tasks.models import Task
+
+log = logging.getLogger("fieldcrm.push")
+
+LEASE = timedelta(minutes=2)
+BATCH = 500
+CONCURRENCY = 64
+SEND_TIMEOUT_SECONDS = 10.0
+# A reminder is useless a day late: the push service may drop it after that.
+TTL_SECONDS = 24 * 60 * 60
+MAX_ATTEMPTS = 6
+GONE = frozenset({404, 410})
+RETRY = frozenset({429})
+
+
+@dataclass(slots=True)
+class Job:
+    """A claimed delivery with everything needed to send it."""
+
+    delivery_id: uuid.UUID
+    reminder: Reminder
+    subscription_id: uuid.UUID
+    info: dict[str, object]
+    user: User
+    message: dict[str, object] | None  # None: nothing to remind of any more
+    attempts: int
+
+
+@dataclass(slots=True)
+class Outcome:
+    job: Job
+    outcome: str  # sent | retry | gone | refused | cancelled
+    status: int | None = None
+    detail: str = ""
+    retry_after: timedelta | None = None
+
+
+def _retry_after(value: str | None, now: datetime) -> timedelta | None:
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return timedelta(seconds=int(value.strip()))
+    try:
+        return max(parsedate_to_datetime(value) - now, timedelta(0))
+    except (TypeError, ValueError):
+        return None
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min, … up to an hour."""
+    return min(timedelta(seconds=30 * 2 ** max(attempts - 1, 0)), timedelta(hours=1))
+
+
+class Dispatcher:
+    """Sends due deliveries; one per worker process, reused pass after pass."""
+
+    def __init__(self, database: Database, settings: Settings, vapid: Vapid01) -> None:
+        self.database = database
+        self.settings = settings
+        self.vapid = vapid
+        self.worker = f"{secrets.token_hex(6)}"
+        self.limit = asyncio.Semaphore(CONCURRENCY)
+        self._http: aiohttp.ClientSession | None = None
+
+    def http(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            connector = aiohttp.TCPConnector(
+                resolver=guard.PublicOnlyResolver(self.settings.push_allow_hosts),
+                limit=CONCURRENCY,
+            )
+            self._http = aiohttp.ClientSession(connector=connector)
+        return self._http
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+
+    async def run(self, now: datetime | None = None) -> int:
+        """Send everything due; the number of deliveries handled."""
+        handled = 0
+        at = now or utcnow()
+        while True:
+            ids = await self.claim(at)
+            if not ids:
+                return handled
+            jobs = await self.load(ids, at)
+            outcomes = await asyncio.gather(*(self.send(job, at) for job in jobs))
+            await self.record(outcomes, at)
+            handled += len(outcomes)
+
+    async def claim(self, now: datetime, limit: int = BATCH) -> list[uuid.UUID]:
+        """Lease up to ``limit`` due deliveries to this worker, committed at once."""
+        due = (
+            select(Delivery.id)
+            .where(
+                Delivery.state == DeliveryState.PENDING.value,
+                Delivery.send_at <= now,
+                or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),
+            )
+            .order_by(Delivery.send_at)
+            .limit(limit)
+        )
+        if not self.database.is_sqlite:
+            due = due.with_for_update(skip_locked=True)
+        async with self.database.writing() as session:
+            claimed = await session.scalars(
+                update(Delivery)
+                .where(Delivery.id.in_(due.scalar_subquery()))
+                .values(
+                    lease_until=now + LEASE,
+                    leased_by=self.worker,
+                    attempts=Delivery.attempts + 1,
+                )
+                .returning(Delivery.id)
+            )
+            return list(claimed)
+
+    async def load(self, ids: Sequence[uuid.UUID], now: datetime) -> list[Job]:
+        async with self.database.session() as session:
+            rows = (
+                (
+                    await session.execute(
+                        select(Delivery, Reminder, PushSubscription, User)
+                        .join(Reminder, Reminder.id == Delivery.reminder_id)
+                        .join(PushSubscription, PushSubscription.id == Delivery.subscription_id)
+                        .join(User, User.id == Reminder.user_id)
+                        .where(Delivery.id.in_(ids), Delivery.leased_by == self.worker)
+                    )
+                )
+                .tuples()
+                .all()
+            )
+            reminders = {reminder.id: reminder for _, reminder, _, _ in rows}
+            lines = await _lines(session, list(reminders.values()))
+            return [
+                Job(
+                    delivery_id=delivery.id,
+                    reminder=reminder,
+                    subscription_id=subscription.id,
+                    info=subscription.info(),
+                    user=user,
+                    message=(
+                        notification(reminder, user, lines[reminder.id], now)
+                        if lines.get(reminder.id)
+                        else None
+                    ),
+                    attempts=delivery.attempts,
+                )
+                for delivery, reminder, subscription, user in rows
+            ]
+
+    async def send(self, job: Job, now: datetime) -> Outcome:
+        if job.message is None:
+            return Outcome(job, "cancelled", detail="task done, moved or deleted")
+        endpoint = str(job.info["endpoint"])
+        try:
+            guard.parse(endpoint, self.settings.push_allow_hosts)
+        except guard.RefusedEndpoint as refused:
+            return Outcome(job, "refused", detail=str(refused.reason))
+        urgent = job.reminder.kind in (ReminderKind.TASK, ReminderKind.MEETING)
+        async with self.limit:
+            try:
+                response = await webpush_async(
+                    subscription_info=job.info,
+                    data=json.dumps(job.message, ensure_ascii=False),
+                    vapid_private_key=self.vapid,
+                    vapid_claims={"sub": self.settings.vapid_subject},  # fresh for every send
+                    ttl=TTL_SECONDS,
+                    timeout=aiohttp.ClientTimeout(total=SEND_TIMEOUT_SECONDS),
+                    headers={
+                        "Urgency": "high" if urgent else "normal",
+                        "Topic": topic(job.reminder.id),
+                    },
+                    aiohttp_session=self.http(),
+                )
+            except WebPushException as refused:
+                status = refused.status_code
+                detail = str(refused.message)[:500]
+                if status in GONE:
+                    return Outcome(job, "gone", status, detail)
+                if status in RETRY or (status is not None and status >= 500):
+                    wait = _retry_after(refused.retry_after, now)
+                    return Outcome(job, "retry", status, detail, wait)
+                return Outcome(job, "refused", status, detail)
+            except aiohttp.ClientConnectorError as failed:
+                if isinstance(failed.os_error, guard.PrivateAddress):
+                    return Outcome(job, "refused", None, str(failed.os_error))
+                return Outcome(job, "retry", None, repr(failed)[:500])
+            except (aiohttp.ClientError, TimeoutError, OSError) as failed:
+                return Outcome(job, "retry", None, repr(failed)[:500])
+        status = getattr(response, "status", None)
+        return Outcome(job, "sent", status)
+
+    async def record(self, outcomes: Sequence[Outcome], now: datetime) -> None:
+        async with self.database.writing() as session:
+            for result in outcomes:
+                job = result.job
+                session.add(
+                    DeliveryAttempt(
+                        id=uuid.uuid4(),
+                        delivery_id=job.delivery_id,
+                        reminder_id=job.reminder.id,
+                        user_id=job.user.id,
+                        at=now,
+                        worker=self.worker,
+                        status=result.status,
+                        outcome=result.outcome,
+                        detail=result.detail,
+                    )
+                )
+                log.info(
+                    "push %s: delivery %s reminder %s status %s %s",
+                    result.outcome,
+                    job.delivery_id,
+                    job.reminder.id,
+                    result.status,
+                    result.detail,
+                )
+                mine = and_(Delivery.id == job.delivery_id, Delivery.leased_by == self.worker)
+                done = {"lease_until": None, "leased_by": None, "last_status": result.status}
+                if result.outcome == "sent":
+                    await session.execute(
+                        update(Delivery)
+                        .where(mine)
+                        .values(state=DeliveryState.SENT.value, sent_at=now, **done)
+                    )
+                    await session.execute(
+                        update(Reminder)
+                        .where(Reminder.id == job.reminder.id)
+                        .values(state=ReminderState.SENT.value)
+                    )
+                    await session.execute(
+                        update(PushSubscription)
+                        .where(PushSubscription.id == job.subscription_id)
+                        .values(last_sent_at=now)
+                    )
+                elif result.outcome == "gone":
+                    await session.execute(
+                        delete(PushSubscription).where(PushSubscription.id == job.subscription_id)
+                    )
+                elif result.outcome == "retry" and job.attempts < MAX_ATTEMPTS:
+                    wait = result.retry_after or backoff(job.attempts)
+                    await session.execute(
+                        update(Delivery).where(mine).values(send_at=now + wait, **done)
+                    )
+                else:
+                    state = (
+                        DeliveryState.CANCELLED
+                        if result.outcome == "cancelled"
+                        else DeliveryState.FAILED
+                    )
+                    await session.execute(
+                        update(Delivery).where(mine).values(state=state.value, **done)
+                    )
+                    if result.outcome == "cancelled":
+                        await session.execute(
+                            update(Reminder)
+                            .where(Reminder.id == job.reminder.id)
+                            .values(state=ReminderState.CANCELLED.value)
+                        )
+
+
+async def _lines(session: AsyncSession, reminders: list[Reminder]) -> dict[uuid.UUID, list[Line]]:
+    """The tasks each reminder still reminds of: open, not deleted, reminder time unchanged."""
+    digests = [r.id for r in reminders if r.kind == ReminderKind.DIGEST]
+    held: dict[uuid.UUID, list[Reminder]] = {}
+    if digests:
+        for part in await session.scalars(select(Reminder).where(Reminder.digest_id.in_(digests))):
+            assert part.digest_id is not None  # noqa: S101
+            held.setdefault(part.digest_id, []).append(part)
+    wanted: dict[uuid.UUID, list[Reminder]] = {
+        r.id: held.get(r.id, []) if r.kind == ReminderKind.DIGEST else [r] for r in reminders
+    }
+    task_ids = {p.task_id for parts in wanted.values() for p in parts if p.task_id}
+    tasks = {
+        t.id: t
+        for t in await session.scalars(
+            select(Task).where(
+                Task.id.in_(task_ids), Task.done_at.is_(None), Task.deleted_at.is_(None)
+            )
+        )
+    }
+    account_ids = {t.account_id for t in tasks.values() if t.account_id}
+    found_names = await session.execute(
+        select(Account.id, Account.name).where(Account.id.in_(account_ids))
+    )
+    names = dict(found_names.tuples().all())
+    lines: dict[uuid.UUID, list[Line]] = {}
+    for reminder_id, parts in wanted.items():
+        found = []
+        for part in parts:
+            task = tasks.get(part.task_id) if part.task_id else None
+            if task is None or task.remind_at != part.due_at:
+                continue
+            name = names.get(task.account_id) if task.account_id else None
+            found.append(Line(task, name))
+        lines[reminder_id] = found
+    return lines
