@@ -42,6 +42,7 @@ from server.purchases.routes import api as purchases_api
 from server.push.keys import public_key, vapid_signer
 from server.push.pages import pages as push_pages
 from server.push.routes import api as push_api
+from server.rules.pages import pages as rule_pages
 from server.settings import Settings
 from server.sync.pages import pages as sync_pages
 from server.sync.routes import api as sync_api
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *account_pages.pages,
             *sync_pages,
             *push_pages,
+            *rule_pages,
             *admin_pages.pages,
             *task_pages.pages,
             *visit_pages.pages,

@@ -33,6 +33,7 @@ from server.db import Database
 from server.migrate import upgrade
 from server.models import Base
 from server.settings import Settings
+from tests.push_service import PushService
 
 PG_ADMIN_URL = os.environ.get(
     "FIELDCRM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -147,7 +148,19 @@ def settings(database_url: str) -> Settings:
         password_time_cost=1,
         password_memory_kib=8,
         password_parallelism=1,
+        # The tests' own push service listens on localhost (tests/push_service.py).
+        push_allow_hosts=frozenset({"127.0.0.1"}),
     )
+
+
+@pytest.fixture
+async def push(client: AsyncTestClient[Litestar]) -> AsyncIterator[PushService]:
+    """A push service on localhost that knows the app's VAPID key."""
+    service = PushService()
+    await service.start()
+    service.server_key = (await client.get("/api/push/key")).json()["public_key"]
+    yield service
+    await service.stop()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ quiet hours and digests, meetings, and the endpoint guard."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,27 +27,6 @@ from tests.push_service import PushService
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 SAME = {"Sec-Fetch-Site": "same-origin"}
-
-
-@pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        worker=False,
-        password_time_cost=1,
-        password_memory_kib=8,
-        password_parallelism=1,
-        push_allow_hosts=frozenset({"127.0.0.1"}),
-    )
-
-
-@pytest.fixture
-async def push(client: Any) -> AsyncIterator[PushService]:
-    service = PushService()
-    await service.start()
-    service.server_key = (await client.get("/api/push/key")).json()["public_key"]
-    yield service
-    await service.stop()
 
 
 async def subscribe(person: Person, push: PushService) -> dict[str, Any]:
