@@ -76,6 +76,8 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         **os.environ,
         "FIELDCRM_DATABASE_URL": f"sqlite+aiosqlite:///{home}/e2e.db",
         "PYTHONPATH": str(ROOT),
+        # The push test's own push service listens on localhost.
+        "FIELDCRM_PUSH_ALLOW_HOSTS": "127.0.0.1",
     }
     process = subprocess.Popen(  # noqa: S603 - our own command
         [sys.executable, "-m", "server", "serve", "--demo", "--port", str(port)],
