@@ -9,6 +9,7 @@ a list of statuses first (410, 429 with Retry-After, …) before it accepts.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -54,6 +55,10 @@ class Browser:
     key: ec.EllipticCurvePrivateKey
     auth: bytes
 
+    @classmethod
+    def new(cls) -> Browser:
+        return cls(ec.generate_private_key(ec.SECP256R1()), os.urandom(16))
+
     @property
     def p256dh(self) -> str:
         point = self.key.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
@@ -71,6 +76,10 @@ class PushService:
     received: list[Received] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)  # (subscription, why)
     requests: int = 0
+    # For benchmarks: answer after this many seconds (a real push service is a network away),
+    # and check and decrypt only every n-th message in full (the others are counted).
+    delay: float = 0.0
+    check_every: int = 1
     _runner: web.AppRunner | None = None
 
     @property
@@ -80,6 +89,7 @@ class PushService:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/push/{sub}", self._receive)
+        app.router.add_get("/stats", self._stats)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -93,7 +103,7 @@ class PushService:
     def subscription(self) -> dict[str, Any]:
         """A new ``PushSubscription.toJSON()`` pointing at this service."""
         name = uuid.uuid4().hex
-        browser = Browser(ec.generate_private_key(ec.SECP256R1()), os.urandom(16))
+        browser = Browser.new()
         self.browsers[name] = browser
         return {
             "endpoint": f"{self.origin}/push/{name}",
@@ -140,12 +150,29 @@ class PushService:
             raise ValueError("no contact in sub")
         return claims
 
+    async def _stats(self, _request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "requests": self.requests,
+                "received": len(self.received),
+                "distinct": len({r.headers.get("Topic") for r in self.received}),
+                "refused": len(self.refused),
+            }
+        )
+
     async def _receive(self, request: web.Request) -> web.Response:
         self.requests += 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
         name = request.match_info["sub"]
         browser = self.browsers.get(name)
         if browser is None:
             return web.Response(status=404)
+        if self.requests % self.check_every:
+            await request.read()
+            headers = {"Topic": request.headers.get("Topic", "")}
+            self.received.append(Received(name, {}, headers, {}))
+            return web.Response(status=201)
         try:
             claims = self._check_vapid(request.headers.get("Authorization", ""))
         except (ValueError, KeyError) as bad:

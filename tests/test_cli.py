@@ -112,6 +112,23 @@ def test_token_create_prints_a_token_the_api_accepts(run, database_url: str) -> 
         assert me.json()["email"] == "rep@example.com"
 
 
+def test_vapid_prints_the_key_every_process_serves(  # type: ignore[no-untyped-def]
+    run, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, first = run("vapid")
+    assert code == 0, first
+    code, again = run("vapid")
+    assert again == first  # generated once, stored, the same for every process
+    settings = Settings(database_url=database_url, worker=False)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/api/push/key").json()["public_key"] == first.strip()
+    # A configured key wins over the stored one.
+    monkeypatch.setenv("FIELDCRM_VAPID_PRIVATE_KEY", "uS0ZtbPSBQxuLuG9uNXnGqNd8hzOD0z_oPCQFR8zyVw")
+    code, configured = run("vapid")
+    assert code == 0
+    assert configured != first
+
+
 def test_db_upgrade_can_run_again(run) -> None:  # type: ignore[no-untyped-def]
     assert run("db", "upgrade")[0] == 0
     assert run("db", "upgrade")[0] == 0

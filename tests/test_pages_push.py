@@ -110,3 +110,17 @@ async def test_admins_add_and_remove_rules_and_reps_cannot(
     )
     assert removed.status_code == 303
     assert "90日連絡なし" not in (await client.get("/admin/rules")).text
+
+
+async def test_planning_a_visit_offers_the_reps_own_lead_time(
+    client: Client, rep: Person, database: Database
+) -> None:
+    async with database.writing() as session:
+        user = await session.get(User, rep.id)
+        assert user is not None
+        user.meeting_lead_minutes = 30
+    await login(client, rep.email)
+    visit = await client.get("/tasks/new?kind=visit")
+    assert '<option value="30" selected>' in visit.text
+    call = await client.get("/tasks/new?kind=call")
+    assert '<option value="0" selected>' in call.text

@@ -16,6 +16,7 @@ import json
 import logging
 import secrets
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,7 +25,7 @@ from email.utils import parsedate_to_datetime
 import aiohttp
 from py_vapid import Vapid01
 from pywebpush import WebPushException, webpush_async
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts.models import Account
@@ -48,7 +49,7 @@ log = logging.getLogger("fieldcrm.push")
 
 LEASE = timedelta(minutes=2)
 BATCH = 500
-CONCURRENCY = 64
+CONCURRENCY = 128
 SEND_TIMEOUT_SECONDS = 10.0
 # A reminder is useless a day late: the push service may drop it after that.
 TTL_SECONDS = 24 * 60 * 60
@@ -236,72 +237,95 @@ class Dispatcher:
         return Outcome(job, "sent", status)
 
     async def record(self, outcomes: Sequence[Outcome], now: datetime) -> None:
+        """Log every attempt and settle each delivery, in a few set-wise statements."""
+        if not outcomes:
+            return
+        by: dict[str, list[Outcome]] = defaultdict(list)
+        for result in outcomes:
+            by[result.outcome].append(result)
+            log.info(
+                "push %s: delivery %s reminder %s status %s %s",
+                result.outcome,
+                result.job.delivery_id,
+                result.job.reminder.id,
+                result.status,
+                result.detail,
+            )
+        retries = [r for r in by["retry"] if r.job.attempts < MAX_ATTEMPTS]
+        failed = [*by["refused"], *(r for r in by["retry"] if r.job.attempts >= MAX_ATTEMPTS)]
         async with self.database.writing() as session:
-            for result in outcomes:
-                job = result.job
-                session.add(
-                    DeliveryAttempt(
-                        id=uuid.uuid4(),
-                        delivery_id=job.delivery_id,
-                        reminder_id=job.reminder.id,
-                        user_id=job.user.id,
-                        at=now,
-                        worker=self.worker,
-                        status=result.status,
-                        outcome=result.outcome,
-                        detail=result.detail,
-                    )
+            await session.execute(
+                insert(DeliveryAttempt),
+                [
+                    {
+                        "id": uuid.uuid4(),
+                        "delivery_id": r.job.delivery_id,
+                        "reminder_id": r.job.reminder.id,
+                        "user_id": r.job.user.id,
+                        "at": now,
+                        "worker": self.worker,
+                        "status": r.status,
+                        "outcome": r.outcome,
+                        "detail": r.detail,
+                    }
+                    for r in outcomes
+                ],
+            )
+            await self._settle(session, by["sent"], DeliveryState.SENT, sent_at=now)
+            await self._settle(session, failed, DeliveryState.FAILED)
+            await self._settle(session, by["cancelled"], DeliveryState.CANCELLED)
+            for result in retries:  # each waits as long as its answer said
+                wait = result.retry_after or backoff(result.job.attempts)
+                await session.execute(
+                    update(Delivery)
+                    .where(self._mine([result]))
+                    .values(send_at=now + wait, **self._released(result.status))
                 )
-                log.info(
-                    "push %s: delivery %s reminder %s status %s %s",
-                    result.outcome,
-                    job.delivery_id,
-                    job.reminder.id,
-                    result.status,
-                    result.detail,
+            if by["sent"]:
+                await _set(session, Reminder, by["sent"], state=ReminderState.SENT.value)
+                subscriptions = {r.job.subscription_id for r in by["sent"]}
+                await session.execute(
+                    update(PushSubscription)
+                    .where(PushSubscription.id.in_(subscriptions))
+                    .values(last_sent_at=now)
                 )
-                mine = and_(Delivery.id == job.delivery_id, Delivery.leased_by == self.worker)
-                done = {"lease_until": None, "leased_by": None, "last_status": result.status}
-                if result.outcome == "sent":
-                    await session.execute(
-                        update(Delivery)
-                        .where(mine)
-                        .values(state=DeliveryState.SENT.value, sent_at=now, **done)
-                    )
-                    await session.execute(
-                        update(Reminder)
-                        .where(Reminder.id == job.reminder.id)
-                        .values(state=ReminderState.SENT.value)
-                    )
-                    await session.execute(
-                        update(PushSubscription)
-                        .where(PushSubscription.id == job.subscription_id)
-                        .values(last_sent_at=now)
-                    )
-                elif result.outcome == "gone":
-                    await session.execute(
-                        delete(PushSubscription).where(PushSubscription.id == job.subscription_id)
-                    )
-                elif result.outcome == "retry" and job.attempts < MAX_ATTEMPTS:
-                    wait = result.retry_after or backoff(job.attempts)
-                    await session.execute(
-                        update(Delivery).where(mine).values(send_at=now + wait, **done)
-                    )
-                else:
-                    state = (
-                        DeliveryState.CANCELLED
-                        if result.outcome == "cancelled"
-                        else DeliveryState.FAILED
-                    )
-                    await session.execute(
-                        update(Delivery).where(mine).values(state=state.value, **done)
-                    )
-                    if result.outcome == "cancelled":
-                        await session.execute(
-                            update(Reminder)
-                            .where(Reminder.id == job.reminder.id)
-                            .values(state=ReminderState.CANCELLED.value)
-                        )
+            if by["cancelled"]:
+                await _set(session, Reminder, by["cancelled"], state=ReminderState.CANCELLED.value)
+            if by["gone"]:
+                gone = {r.job.subscription_id for r in by["gone"]}
+                await session.execute(delete(PushSubscription).where(PushSubscription.id.in_(gone)))
+
+    def _mine(self, outcomes: Sequence[Outcome]) -> ColumnElement[bool]:
+        """These deliveries, as long as this worker still holds their lease."""
+        ids = [r.job.delivery_id for r in outcomes]
+        return and_(Delivery.id.in_(ids), Delivery.leased_by == self.worker)
+
+    @staticmethod
+    def _released(status: int | None) -> dict[str, object]:
+        return {"lease_until": None, "leased_by": None, "last_status": status}
+
+    async def _settle(
+        self,
+        session: AsyncSession,
+        outcomes: Sequence[Outcome],
+        state: DeliveryState,
+        sent_at: datetime | None = None,
+    ) -> None:
+        by_status: dict[int | None, list[Outcome]] = defaultdict(list)
+        for result in outcomes:
+            by_status[result.status].append(result)
+        for status, same in by_status.items():
+            values: dict[str, object] = {"state": state.value, **self._released(status)}
+            if sent_at is not None:
+                values["sent_at"] = sent_at
+            await session.execute(update(Delivery).where(self._mine(same)).values(**values))
+
+
+async def _set(
+    session: AsyncSession, model: type[Reminder], outcomes: Sequence[Outcome], **values: object
+) -> None:
+    ids = {r.job.reminder.id for r in outcomes}
+    await session.execute(update(model).where(model.id.in_(ids)).values(**values))
 
 
 async def _lines(session: AsyncSession, reminders: list[Reminder]) -> dict[uuid.UUID, list[Line]]:

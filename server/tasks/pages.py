@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts.pages import AccountRef, account_ref
 from server.accounts.service import AccountService
+from server.auth.models import User
 from server.auth.scope import Actor
 from server.db import utcnow
 from server.errors import ValidationFailed
@@ -168,11 +169,18 @@ async def _plan_form(
     )
 
 
+def _default_remind(kind: str, lead_minutes: int) -> str:
+    if kind not in today_queries.PLANNED_KINDS:
+        return "0"
+    return str(lead_minutes) if lead_minutes else ""
+
+
 @get("/tasks/new", include_in_schema=False)
 async def new_task(
     request: Req,
     db: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],
+    user: NamedDependency[User],
     account_id: FromQuery[uuid.UUID | None] = None,
     kind: FromQuery[str] = TaskKind.VISIT.value,
 ) -> Template:
@@ -186,7 +194,8 @@ async def new_task(
         "date": start.date().isoformat(),
         "time": start.strftime("%H:00"),
         "duration_minutes": DEFAULT_DURATION,
-        "remind": "15" if kind in today_queries.PLANNED_KINDS else "0",
+        # Visits and meetings: the rep's own lead time (Me); to-dos and calls: at the time.
+        "remind": _default_remind(kind, user.meeting_lead_minutes),
     }
     return await _plan_form(request, db, actor, values)
 
