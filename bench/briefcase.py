@@ -1,6 +1,8 @@
 """How much the offline briefcase costs: bytes per account and the time to keep 1,000 accounts.
 
-    python bench/briefcase.py [--accounts 3000] [--no-browser]
+    python -m bench.briefcase [--accounts 3000] [--no-browser]
+
+(`python -m bench` runs it as part of the whole suite, in `bench.offline`.)
 
 Seeds demo data (three reps share the accounts, so rep1 owns about a third), starts the
 server, and measures, for rep1:
@@ -19,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,30 +30,9 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import ROOT, cli, free_port
+
 REP = "rep1@example.com"
-PASSWORD = "fieldcrm-demo"  # noqa: S105 - the demo data's published password
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _run(env: dict[str, str], *args: str) -> str:
-    command = [sys.executable, "-m", "server", *args]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)  # noqa: S603
-    return done.stdout
 
 
 def _fetch(client: httpx.Client, url: str, **params: Any) -> tuple[httpx.Response, int]:
@@ -62,7 +42,10 @@ def _fetch(client: httpx.Client, url: str, **params: Any) -> tuple[httpx.Respons
         return response, response.num_bytes_downloaded
 
 
-def briefcase(client: httpx.Client, limit: int, **params: Any) -> dict[str, Any]:
+def briefcase(
+    client: httpx.Client, limit: int, max_accounts: int | None = None, **params: Any
+) -> dict[str, Any]:
+    """Fetch the whole briefcase page by page (or its first ``max_accounts`` accounts)."""
     started = time.perf_counter()
     wire, accounts, requests, cursor, first = 0, 0, 0, None, None
     while True:
@@ -77,7 +60,7 @@ def briefcase(client: httpx.Client, limit: int, **params: Any) -> dict[str, Any]
         requests += 1
         accounts += len(batch["accounts"])
         cursor = batch["next_cursor"]
-        if not cursor:
+        if not cursor or (max_accounts is not None and accounts >= max_accounts):
             break
     return {
         "accounts": accounts,
@@ -105,24 +88,21 @@ def one_by_one(client: httpx.Client, ids: list[str]) -> dict[str, Any]:
 
 
 def browser_prime(url: str) -> float:
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - optional part
+    from bench.browser import (  # noqa: PLC0415 - optional part
+        chromium,
+        fill_login,
+        phone,
+        press_login,
+        wait_briefcase,
+    )
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=os.environ.get("FIELDCRM_CHROMIUM", "/usr/bin/chromium"),
-            args=CHROMIUM_ARGS,
-        )
-        context = browser.new_context(viewport={"width": 390, "height": 844}, locale="ja-JP")
-        page = context.new_page()
-        page.goto(f"{url}/login")
-        page.get_by_label("メールアドレス").fill(REP)
-        page.get_by_label("パスワード").fill(PASSWORD)
+    with chromium() as browser:
+        page = phone(browser)
+        fill_login(page, url)
         started = time.perf_counter()
-        page.get_by_role("button", name="ログイン").click()
-        page.locator("html[data-briefcase=done]").wait_for(state="attached", timeout=600_000)
-        seconds = time.perf_counter() - started
-        browser.close()
-    return seconds
+        press_login(page)
+        wait_briefcase(page)
+        return time.perf_counter() - started
 
 
 def main() -> None:
@@ -138,10 +118,10 @@ def main() -> None:
         "FIELDCRM_WORKER": "off",
         "PYTHONPATH": str(ROOT),
     }
-    _run(env, "db", "upgrade")
-    _run(env, "demo", "--accounts", str(options.accounts))
-    token = _run(env, "token", "create", "--email", REP).strip().split()[-1]
-    port = _free_port()
+    cli(env, "db", "upgrade")
+    cli(env, "demo", "--accounts", str(options.accounts))
+    token = cli(env, "token", "create", "--email", REP).strip().split()[-1]
+    port = free_port()
     server = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "server", "serve", "--port", str(port)],
         env=env,

@@ -1,0 +1,1 @@
+"""Benchmarks that keep FieldCRM honest: data at scale, a baseline in the same run."""

@@ -1,0 +1,5 @@
+"""`python -m bench`: the whole benchmark suite (see bench/README.md)."""
+
+from bench.run import main
+
+main()

@@ -1,0 +1,214 @@
+"""The figures of one run as the Markdown table of bench/README.md, each against its target."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+Row = tuple[str, str, str, str, str]  # figure, FieldCRM, baseline, ratio, target (met?)
+
+
+def _n(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        text = f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
+    else:
+        text = f"{value:,}"
+    return f"{text}{unit}"
+
+
+def _target(met: bool | None, text: str) -> str:
+    if met is None:
+        return text
+    return f"{text} {'✅' if met else '❌'}"
+
+
+def _pages(f: dict[str, Any]) -> Iterator[Row]:
+    rate = f["baseline"]["briefing"]["fixed_rate"]["rate"]
+    for page, title in (("briefing", "account briefing"), ("search", "search fragment")):
+        real, base, r = f["fieldcrm"][page], f["baseline"][page], f["ratios"][page]
+        rate = base["fixed_rate"]["rate"]
+        yield (
+            f"{title}, throughput (req/s, {f['clients']} clients)",
+            _n(real["max"]["throughput"]),
+            _n(base["max"]["throughput"]),
+            _n(r["throughput"], "×"),
+            _target(r["throughput"] is not None and r["throughput"] >= 0.7, "≥ 0.7×"),
+        )
+        yield (
+            f"{title}, p50 / p99 at {rate:g} req/s (ms)",
+            f"{_n(real['fixed_rate']['p50_ms'])} / {_n(real['fixed_rate']['p99_ms'])}",
+            f"{_n(base['fixed_rate']['p50_ms'])} / {_n(base['fixed_rate']['p99_ms'])}",
+            _n(r["p99"], "×"),
+            _target(r["p99"] is not None and r["p99"] <= 2, "p99 ≤ 2×"),
+        )
+    gran, uvi = f["fieldcrm_granian"]["briefing"], f["fieldcrm"]["briefing"]
+    r = f["ratios"]["granian_vs_uvicorn"]
+    yield (
+        "briefing under granian (vs uvicorn as baseline), req/s; p99 ms",
+        f"{_n(gran['max']['throughput'])}; {_n(gran['fixed_rate']['p99_ms'])}",
+        f"{_n(uvi['max']['throughput'])}; {_n(uvi['fixed_rate']['p99_ms'])}",
+        f"{_n(r['throughput'], '×')}; {_n(r['p99'], '×')}",
+        "–",
+    )
+    same = f["same_html"]
+    yield ("same HTML as the baseline", str(same["briefing"] and same["search"]), "", "", "")
+
+
+def _search(f: dict[str, Any]) -> Iterator[Row]:
+    for backend in ("sqlite", "postgresql"):
+        if backend not in f:
+            continue
+        for q in f[backend]["queries"]:
+            yield (
+                f"{backend}: {q['query']} ({q['kind']}, {q['matches']:,} matches, "
+                f"same results: {q['same_results']})",
+                _n(q["index_ms"], " ms"),
+                _n(q["like_scan_ms"], " ms"),
+                _n(q["ratio"], "×"),
+                _target(q["ratio"] is not None and q["ratio"] >= 20, "≥ 20×"),
+            )
+
+
+def _firstload(f: dict[str, Any]) -> Iterator[Row]:
+    first = f["first_visit"]["network_bytes"]
+    yield (
+        "first load, JS (gzip bytes)",
+        _n(first["js"]),
+        "",
+        "",
+        _target(first["js"] <= 30 * 1024, "≤ 30 KB"),
+    )
+    html_css = first["html"] + first["css"]
+    yield (
+        "first load, HTML + CSS (gzip bytes)",
+        f"{_n(html_css)} ({_n(first['html'])} + {_n(first['css'])})",
+        "",
+        "",
+        _target(html_css <= 50 * 1024, "≤ 50 KB"),
+    )
+    installing = f["first_visit_with_service_worker"]["network_bytes"]
+    yield (
+        "service worker's own fetches on the first visit (shell; briefcase)",
+        f"{_n(installing['html'] + installing['css'] + installing['js'])}; "
+        f"{_n(installing['briefcase'])}",
+        "",
+        "",
+        "–",
+    )
+    repeat = f["repeat_visit"]
+    network = sum(repeat["network_bytes"].values())
+    served = repeat["served_by_service_worker"]
+    yield (
+        "repeat visit (Today, briefing): over the network; answered by the service worker",
+        f"{_n(network)} B; {served['responses']} responses, {_n(served['bytes'])} B",
+        "",
+        "",
+        "–",
+    )
+    for page, scores in f.get("lighthouse", {}).items():
+        if "error" in scores:
+            yield (f"Lighthouse mobile, {page}", scores["error"][:80], "", "", "❌")
+            continue
+        yield (
+            f"Lighthouse mobile, {page}: performance / accessibility / best practices",
+            f"{scores['performance']} / {scores['accessibility']} / {scores['best-practices']}",
+            "",
+            "",
+            _target(scores["performance"] >= 95, "performance ≥ 95"),
+        )
+
+
+def _offline(f: dict[str, Any]) -> Iterator[Row]:
+    b = f["briefcase"]
+    smallest = min(b["prime"], key=int)
+    per_account = b["prime"][smallest]["bytes_per_account"]
+    yield (
+        "briefcase bytes per account (gzip) vs each briefing page alone",
+        _n(per_account),
+        _n(b["baseline_bytes_per_account"]),
+        _n(b["bytes_ratio"], "×"),
+        _target(per_account <= 2048, "≤ 2 KB"),
+    )
+    for n, p in b["prime"].items():
+        yield (
+            f"prime {int(n):,} accounts over HTTP ({p['requests']} requests), s",
+            _n(p["seconds"]),
+            _n(p["baseline_seconds"]),
+            _n(p["seconds_ratio"], "×"),
+            "–",
+        )
+    yield (
+        "refresh, nothing changed (bytes; s)",
+        f"{_n(b['refresh_unchanged']['bytes'])}; {b['refresh_unchanged']['seconds']}",
+        "",
+        "",
+        "–",
+    )
+    w = f["browser"]
+    yield (
+        f"Chromium: log in until all {_n(w['kept_accounts'])} kept briefings are stored, s",
+        _n(w["prime_all_seconds"]),
+        "",
+        "",
+        "–",
+    )
+    yield (
+        "open a kept briefing offline (vs online), ms",
+        _n(w["open_briefing_offline_ms"]),
+        _n(w["open_briefing_online_ms"]),
+        "",
+        "–",
+    )
+    o = f["outbox"]
+    yield (
+        f"outbox of {o['visits']:,} visits: POST /api/sync by {o['batch']} "
+        f"(vs one POST /api/visits each), s",
+        _n(o["batched_seconds"]),
+        _n(o["one_by_one_seconds"]),
+        _n(o["speedup"], "× faster"),
+        _target(o["speedup"] is not None and o["speedup"] >= 3, "≥ 3×"),
+    )
+
+
+def _writes(f: dict[str, Any]) -> Iterator[Row]:
+    for backend in ("sqlite", "postgresql"):
+        if backend not in f:
+            continue
+        w = f[backend]
+        failed = w["requests"] - w["ok"] + w["errors"]
+        yield (
+            f"{backend}: {w['reps']} reps logging visits: visits/s; p50 / p99 ms; failed; "
+            f"'database is locked'",
+            f"{_n(w['throughput'])}; {_n(w['p50_ms'])} / {_n(w['p99_ms'])}; {failed}; "
+            f"{w['database_locked']}",
+            "",
+            "",
+            _target(failed == 0 and w["database_locked"] == 0, "none locked, none failed"),
+        )
+
+
+SECTIONS = (
+    ("pages", "1. Pages", _pages),
+    ("search", "2. Search", _search),
+    ("firstload", "3. First load", _firstload),
+    ("offline", "4. Offline", _offline),
+    ("writes", "6. Writes", _writes),
+)
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = [
+        "| figure | FieldCRM | baseline | ratio | target |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    for key, title, rows in SECTIONS:
+        if key == "writes":
+            lines.append("| **5. Push** | from bench/push.py (coming) | | | |")
+        if key not in results:
+            continue
+        size = results[key].get("accounts")
+        lines.append(f"| **{title}**{f' ({size:,} accounts)' if size else ''} | | | | |")
+        lines.extend(f"| {' | '.join(row)} |" for row in rows(results[key]))
+    return "\n".join(lines)
