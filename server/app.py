@@ -39,7 +39,6 @@ from server.errors import DomainError
 from server.fields.routes import api as fields_api
 from server.keystore import shared_secret
 from server.purchases.routes import api as purchases_api
-from server.push.keys import public_key, vapid_signer
 from server.push.pages import pages as push_pages
 from server.push.routes import api as push_api
 from server.rules.pages import pages as rule_pages
@@ -102,7 +101,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.secret_key = settings.secret_key or await shared_secret(database, "secret_key")
-        app.state.vapid_public_key = public_key(await vapid_signer(database, settings))
         stop = asyncio.Event()
         task = (
             asyncio.create_task(worker.run(database, settings, stop)) if settings.worker else None

@@ -124,3 +124,18 @@ async def test_planning_a_visit_offers_the_reps_own_lead_time(
     assert '<option value="30" selected>' in visit.text
     call = await client.get("/tasks/new?kind=call")
     assert '<option value="0" selected>' in call.text
+
+
+async def test_logging_out_turns_off_the_reminders_turned_on_in_that_session(
+    client: Client, rep: Person, push: PushService
+) -> None:
+    kept = push.subscription()  # turned on through the API, not by this browser session
+    assert (await rep.post("/api/push/subscriptions", json=kept, headers=SAME)).is_success
+    await login(client, rep.email)
+    here = push.subscription()
+    answer = await client.post("/api/push/subscriptions", json=here, headers=SAME)
+    assert answer.status_code == 201
+    token = token_in((await client.get("/me")).text)
+    await client.post("/logout", data={"csrf_token": token}, headers=SAME)
+    left = (await rep.get("/api/push/subscriptions")).json()["items"]
+    assert [d["endpoint"] for d in left] == [kept["endpoint"]]

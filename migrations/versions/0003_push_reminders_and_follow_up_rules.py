@@ -1,4 +1,4 @@
-"""push reminders and follow-up rules
+"""Push reminders and follow-up rules.
 
 Revision ID: 0003
 Revises: 0002
@@ -67,6 +67,7 @@ def upgrade() -> None:
         sa.Column("device", sa.String(length=200), nullable=False),
         sa.Column("created_at", server.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_sent_at", server.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("session_hash", sa.String(length=64), nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["users.id"],
@@ -79,6 +80,9 @@ def upgrade() -> None:
     with op.batch_alter_table("push_subscriptions", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_push_subscriptions_user_id"), ["user_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_push_subscriptions_session_hash"), ["session_hash"], unique=False
         )
 
     op.create_table(
@@ -219,6 +223,7 @@ def downgrade() -> None:
     op.drop_table("rule_firings")
     op.drop_table("rule_runs")
     with op.batch_alter_table("push_subscriptions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_push_subscriptions_session_hash"))
         batch_op.drop_index(batch_op.f("ix_push_subscriptions_user_id"))
 
     op.drop_table("push_subscriptions")

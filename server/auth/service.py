@@ -25,6 +25,7 @@ from server.db import utcnow
 from server.errors import Errors, Forbidden, NotFound, ValidationFailed
 from server.i18n import LOCALES, Text, _l
 from server.normalize import parse_email
+from server.push.models import PushSubscription
 from server.records import record_audit, update_record
 from server.settings import Settings
 
@@ -355,8 +356,11 @@ class AuthService:
         )
 
     async def logout(self, token: str) -> None:
+        """End the session, and the reminders the browser turned on while in it."""
+        hashed = token_hash(token)
+        await self.session.execute(delete(UserSession).where(UserSession.token_hash == hashed))
         await self.session.execute(
-            delete(UserSession).where(UserSession.token_hash == token_hash(token))
+            delete(PushSubscription).where(PushSubscription.session_hash == hashed)
         )
 
     async def purge_expired(self) -> int:

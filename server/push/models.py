@@ -32,6 +32,8 @@ class PushSubscription(Base):
     device: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_sent_at: Mapped[datetime | None]
+    # The browser session that turned reminders on: logging out of it turns them off.
+    session_hash: Mapped[str | None] = mapped_column(String(64), index=True)
 
     def info(self) -> dict[str, object]:
         """What pywebpush calls the subscription info."""

@@ -10,9 +10,13 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.auth.middleware import session_cookie
 from server.auth.scope import Actor
+from server.auth.service import token_hash
+from server.db import Database
 from server.errors import ValidationFailed
 from server.i18n import _l
+from server.push.keys import public_key, vapid_signer
 from server.push.models import PushSubscription
 from server.push.schemas import DeviceOut, Devices, PushKey
 from server.push.service import PushService
@@ -32,9 +36,13 @@ def device_out(subscription: PushSubscription) -> DeviceOut:
 
 
 @get("/key")
-async def push_key(request: Req) -> PushKey:
+async def push_key(request: Req, settings: NamedDependency[Settings]) -> PushKey:
     """The VAPID public key (base64url, uncompressed P-256 point)."""
-    return PushKey(public_key=request.app.state.vapid_public_key)
+    state = request.app.state
+    if not state.get("vapid_public_key"):  # the first ask: configured, stored or made now
+        database: Database = state.database
+        state.vapid_public_key = public_key(await vapid_signer(database, settings))
+    return PushKey(public_key=state.vapid_public_key)
 
 
 @get("/subscriptions")
@@ -58,7 +66,10 @@ async def subscribe(
 ) -> Response[DeviceOut]:
     """Keep a browser's ``PushSubscription.toJSON()``: 201 for a new device, 200 for a known."""
     service = PushService(db, actor, settings.push_allow_hosts)
-    subscription, new = await service.subscribe(data, request.headers.get("user-agent"))
+    cookie = session_cookie(request)
+    subscription, new = await service.subscribe(
+        data, request.headers.get("user-agent"), token_hash(cookie) if cookie else None
+    )
     return Response(device_out(subscription), status_code=HTTP_201_CREATED if new else HTTP_200_OK)
 
 

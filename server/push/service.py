@@ -76,7 +76,10 @@ class PushService:
         self.allow_hosts = allow_hosts
 
     async def subscribe(
-        self, data: Mapping[str, Any], user_agent: str | None = None
+        self,
+        data: Mapping[str, Any],
+        user_agent: str | None = None,
+        session_hash: str | None = None,
     ) -> tuple[PushSubscription, bool]:
         """Keep ``PushSubscription.toJSON()`` for the actor; True when it is a new device.
 
@@ -116,6 +119,7 @@ class PushService:
                 p256dh=p256dh,
                 auth=auth,
                 device=device_name(user_agent),
+                session_hash=session_hash,
             )
             self.session.add(found)
             await self.session.flush()
@@ -123,6 +127,7 @@ class PushService:
         found.user_id = self.actor.user_id
         found.p256dh, found.auth = p256dh, auth
         found.device = device_name(user_agent) or found.device
+        found.session_hash = session_hash
         await self.session.flush()
         return found, False
 
