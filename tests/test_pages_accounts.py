@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,9 +18,11 @@ from sqlalchemy import event, func, select
 
 from server.accounts.briefing import recently_viewed
 from server.accounts.models import Account
+from server.app import create_app
 from server.audit.models import Channel
 from server.auth.scope import Actor
 from server.db import Database
+from server.settings import Settings
 from tests.conftest import Person, create_account, login, new_id
 
 Client = AsyncTestClient[Litestar]
@@ -294,6 +297,31 @@ async def test_opened_accounts_are_listed_as_recently_viewed(
 
 
 # -- creating and editing accounts ---------------------------------------------------------------
+
+
+async def test_more_briefings_at_once_than_the_pool_has_connections_all_open(
+    settings: Settings, phone: Phone, rep: Person
+) -> None:
+    # Each briefing also writes "recently viewed"; done while the request still held its read
+    # connection, 16 at once took all 15 of the pool's and waited on each other for 30 s.
+    account = await create_account(rep, name="同時に開く会社")
+    url = f"/accounts/{account['id']}"
+    # Requests truly at once (the test client answers one at a time), on an app of their own
+    # started in this event loop.
+    app = create_app(settings)
+    async with (
+        app.lifespan(),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://testserver.local",
+            headers={"Cookie": phone.cookie},
+        ) as browsers,
+    ):
+        responses = await asyncio.wait_for(
+            asyncio.gather(*(browsers.get(url) for _ in range(24))), timeout=20
+        )
+
+    assert [r.status_code for r in responses] == [200] * 24
 
 
 async def test_a_new_account_is_saved_once_however_often_the_form_is_sent(

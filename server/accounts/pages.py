@@ -18,6 +18,7 @@ from typing import Any, Final
 from urllib.parse import urlencode
 
 from litestar import Request, Response, get, post
+from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
@@ -322,8 +323,11 @@ async def briefing(
     """One screen to read before a meeting."""
     found = await BriefingService(db, actor).briefing(account_id)
     database: Database = request.app.state.database
-    await record_view(database, actor, account_id)
-    return page(request, "accounts/briefing.html", b=found, account=found.account)
+    response = page(request, "accounts/briefing.html", b=found, account=found.account)
+    # Remembered once the answer is out and this request's connection is back in the pool:
+    # a second connection taken while holding the first starves the pool under load.
+    response.background = BackgroundTask(record_view, database, actor, account_id)
+    return response
 
 
 # -- accounts ---------------------------------------------------------------------------------
