@@ -64,54 +64,59 @@ class Mode:
     lighthouse: bool
     clients: int = 16  # the closed loop's clients, for pages
     max_rate: float | None = None  # caps the open loop's rate (smoke)
-    patches: tuple[str, ...] = ()  # run FieldCRM with these patches of bench/patched.py
+    patches: tuple[str, ...] = ()
+    # Overrides search_accounts for some backends, e.g. (("sqlite", 100_000),)
+    search_sizes: tuple[
+        tuple[str, int], ...
+    ] = ()  # run FieldCRM with these patches of bench/patched.py
 
 
+BOTH = ("sqlite", "postgresql")
 MODES = {
     "smoke": Mode(
-        "smoke",
-        60,
-        60,
-        60,
-        (10,),
-        60,
-        5,
-        0.3,
-        1,
-        3,
-        ("sqlite",),
-        False,
+        name="smoke",
+        pages_accounts=60,
+        search_accounts=60,
+        offline_accounts=60,
+        prime_sizes=(10,),
+        browser_accounts=60,
+        outbox=5,
+        seconds=0.3,
+        repeats=1,
+        writers=3,
+        backends=("sqlite",),
+        lighthouse=False,
         clients=1,
         max_rate=3,
         patches=("cheap-passwords",),
     ),
     "quick": Mode(
-        "quick",
-        10_000,
-        10_000,
-        3_000,
-        (1_000,),
-        3_000,
-        1_000,
-        4,
-        3,
-        50,
-        ("sqlite", "postgresql"),
-        True,
+        name="quick",
+        pages_accounts=10_000,
+        search_accounts=10_000,
+        offline_accounts=3_000,
+        prime_sizes=(1_000,),
+        browser_accounts=3_000,
+        outbox=200,
+        seconds=4,
+        repeats=3,
+        writers=50,
+        backends=BOTH,
+        lighthouse=True,
     ),
     "full": Mode(
-        "full",
-        100_000,
-        1_000_000,
-        100_000,
-        (1_000, 10_000),
-        3_000,
-        1_000,
-        15,
-        5,
-        50,
-        ("sqlite", "postgresql"),
-        True,
+        name="full",
+        pages_accounts=100_000,
+        search_accounts=1_000_000,
+        offline_accounts=100_000,
+        prime_sizes=(1_000, 10_000),
+        browser_accounts=3_000,
+        outbox=1_000,
+        seconds=15,
+        repeats=5,
+        writers=50,
+        backends=BOTH,
+        lighthouse=True,
     ),
 }
 
@@ -182,6 +187,15 @@ async def _pg_exists(admin_url: str, name: str) -> bool:
         await connection.close()
 
 
+async def _pg_busy(admin_url: str, name: str) -> bool:
+    connection = await asyncpg.connect(_asyncpg_dsn(admin_url))
+    try:
+        sql = "SELECT count(*) FROM pg_stat_activity WHERE datname = $1"
+        return bool(await connection.fetchval(sql, name))
+    finally:
+        await connection.close()
+
+
 def pg(admin_url: str, *statements: str) -> list[Any]:
     return asyncio.run(_pg(admin_url, *statements))
 
@@ -200,9 +214,11 @@ def dataset(backend: str, accounts: int, data_dir: Path, pg_admin: str) -> Datas
         seconds = _seed(f"sqlite+aiosqlite:///{partial}", accounts)
         partial.rename(path)
         return Dataset(backend, accounts, f"sqlite+aiosqlite:///{path}", seconds)
+    unfinished = f"{name}_partial"
+    while asyncio.run(_pg_busy(pg_admin, unfinished)):
+        time.sleep(10)  # another run is seeding this set: wait for it
     if asyncio.run(_pg_exists(pg_admin, name)):
         return _reused(Dataset(backend, accounts, _pg_url(pg_admin, name), None))
-    unfinished = f"{name}_partial"
     pg(
         pg_admin,
         f'DROP DATABASE IF EXISTS "{unfinished}" WITH (FORCE)',

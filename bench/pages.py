@@ -32,6 +32,7 @@ from bench.common import (
     session_cookie,
 )
 
+TIMEOUT = 30  # seconds; a request not answered by then counts as an error
 QUERIES = ("田中", "やまだ", "ｻﾄｳ", "高橋建設", "5678", "090", "example", "すずき")
 _CSRF = re.compile(
     r'(<meta name="csrf-token" content=")[^"]*(")|(name="csrf_token" value=")[^"]*(")'
@@ -57,7 +58,12 @@ def _requests(ids: list[str], headers: dict[str, str]) -> dict[str, list[dict[st
 def _measure(
     url: str, requests: list[dict[str, Any]], mode: Mode, rate: float | None
 ) -> dict[str, Any]:
-    base = {"base": url, "requests": requests, "warmup": min(len(requests), mode.clients * 2)}
+    base = {
+        "base": url,
+        "requests": requests,
+        "warmup": min(len(requests), mode.clients * 2),
+        "timeout": TIMEOUT,
+    }
     closed = load({**base, "mode": "closed", "concurrency": mode.clients, "seconds": mode.seconds})
     rate = rate or max(1.0, round(closed["throughput"] / 2))
     rate = min(rate, mode.max_rate or rate)

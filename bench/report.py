@@ -24,6 +24,13 @@ def _target(met: bool | None, text: str) -> str:
     return f"{text} {'✅' if met else '❌'}"
 
 
+def _failed(run: dict[str, Any]) -> str:
+    """ " (n of m failed)" when some requests got no good answer within the timeout."""
+    sent = run["requests"] + run["errors"]
+    failed = sent - run["ok"]
+    return f" ({failed:,} of {sent:,} failed or timed out)" if failed else ""
+
+
 def _pages(f: dict[str, Any]) -> Iterator[Row]:
     rate = f["baseline"]["briefing"]["fixed_rate"]["rate"]
     for page, title in (("briefing", "account briefing"), ("search", "search fragment")):
@@ -38,8 +45,10 @@ def _pages(f: dict[str, Any]) -> Iterator[Row]:
         )
         yield (
             f"{title}, p50 / p99 at {rate:g} req/s (ms)",
-            f"{_n(real['fixed_rate']['p50_ms'])} / {_n(real['fixed_rate']['p99_ms'])}",
-            f"{_n(base['fixed_rate']['p50_ms'])} / {_n(base['fixed_rate']['p99_ms'])}",
+            f"{_n(real['fixed_rate']['p50_ms'])} / {_n(real['fixed_rate']['p99_ms'])}"
+            + _failed(real["fixed_rate"]),
+            f"{_n(base['fixed_rate']['p50_ms'])} / {_n(base['fixed_rate']['p99_ms'])}"
+            + _failed(base["fixed_rate"]),
             _n(r["p99"], "×"),
             _target(r["p99"] is not None and r["p99"] <= 2, "p99 ≤ 2×"),
         )
@@ -62,7 +71,8 @@ def _search(f: dict[str, Any]) -> Iterator[Row]:
             continue
         for q in f[backend]["queries"]:
             yield (
-                f"{backend}: {q['query']} ({q['kind']}, {q['matches']:,} matches, "
+                f"{backend}, {f[backend]['accounts']:,} accounts: {q['query']} "
+                f"({q['kind']}, {q['matches']:,} matches, "
                 f"same results: {q['same_results']})",
                 _n(q["index_ms"], " ms"),
                 _n(q["like_scan_ms"], " ms"),

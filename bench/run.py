@@ -91,6 +91,13 @@ def _options() -> argparse.Namespace:
         action="store_true",
         help="run FieldCRM with the fix proposed in bench/patched.py (lazy-dummy-hash)",
     )
+    parser.add_argument(
+        "--search-accounts",
+        action="append",
+        default=[],
+        metavar="BACKEND=N",
+        help="search on N accounts on that backend (e.g. sqlite=100000)",
+    )
     parser.add_argument("--out", type=Path, help="the JSON file to write")
     return parser.parse_args()
 
@@ -101,6 +108,8 @@ def _mode(options: argparse.Namespace) -> Mode:
         mode = replace(mode, backends=("sqlite",))
     if options.no_lighthouse:
         mode = replace(mode, lighthouse=False)
+    sizes = tuple((b, int(n)) for b, n in (s.split("=") for s in options.search_accounts))
+    mode = replace(mode, search_sizes=sizes)
     if options.with_proposed_fixes:
         mode = replace(mode, patches=(*mode.patches, "lazy-dummy-hash"))
     return mode

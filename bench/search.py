@@ -100,9 +100,11 @@ async def _measure(url: str, repeats: int) -> list[dict[str, Any]]:
 
 def run(mode: Mode, data_dir: Path, pg_admin: str) -> dict[str, Any]:
     figures: dict[str, Any] = {"accounts": mode.search_accounts}
+    sizes = dict(mode.search_sizes)
     for backend in mode.backends:
-        data = dataset(backend, mode.search_accounts, data_dir, pg_admin)
+        data = dataset(backend, sizes.get(backend, mode.search_accounts), data_dir, pg_admin)
         figures[backend] = {
+            "accounts": data.accounts,
             "seed_seconds": data.seed_seconds,
             "queries": asyncio.run(_measure(data.url, mode.repeats)),
         }
