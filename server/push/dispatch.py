@@ -163,18 +163,14 @@ class Dispatcher:
     async def load(self, ids: Sequence[uuid.UUID], now: datetime) -> list[Job]:
         async with self.database.session() as session:
             rows = (
-                (
-                    await session.execute(
-                        select(Delivery, Reminder, PushSubscription, User)
-                        .join(Reminder, Reminder.id == Delivery.reminder_id)
-                        .join(PushSubscription, PushSubscription.id == Delivery.subscription_id)
-                        .join(User, User.id == Reminder.user_id)
-                        .where(Delivery.id.in_(ids), Delivery.leased_by == self.worker)
-                    )
+                await session.execute(
+                    select(Delivery, Reminder, PushSubscription, User)
+                    .join(Reminder, Reminder.id == Delivery.reminder_id)
+                    .join(PushSubscription, PushSubscription.id == Delivery.subscription_id)
+                    .join(User, User.id == Reminder.user_id)
+                    .where(Delivery.id.in_(ids), Delivery.leased_by == self.worker)
                 )
-                .tuples()
-                .all()
-            )
+            ).all()
             reminders = {reminder.id: reminder for _, reminder, _, _ in rows}
             lines = await _lines(session, list(reminders.values()))
             return [
@@ -352,7 +348,7 @@ async def _lines(session: AsyncSession, reminders: list[Reminder]) -> dict[uuid.
     found_names = await session.execute(
         select(Account.id, Account.name).where(Account.id.in_(account_ids))
     )
-    names = dict(found_names.tuples().all())
+    names: dict[uuid.UUID, str] = dict(found_names.all())  # Rows are (id, name) pairs
     lines: dict[uuid.UUID, list[Line]] = {}
     for reminder_id, parts in wanted.items():
         found = []

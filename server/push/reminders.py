@@ -134,7 +134,7 @@ async def _plan_tasks(session: AsyncSession, now: datetime) -> int:
         .order_by(Task.remind_at)
     )
     made = 0
-    for task, user in rows.tuples():
+    for task, user in rows:
         assert task.remind_at is not None  # noqa: S101 - selected so
         kind = kind_of(task)
         held_until = quiet_until(user, now) if kind is ReminderKind.RULE else None
@@ -166,7 +166,7 @@ async def _plan_digests(session: AsyncSession, now: datetime) -> int:
         )
     )
     by_user: dict[uuid.UUID, list[tuple[uuid.UUID, datetime]]] = defaultdict(list)
-    for reminder_id, user_id, send_at in held.tuples():
+    for reminder_id, user_id, send_at in held:
         by_user[user_id].append((reminder_id, send_at))
     made = 0
     for user_id, reminders in by_user.items():

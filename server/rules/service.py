@@ -256,7 +256,7 @@ async def _due(
     found: list[tuple[uuid.UUID, date]] = []
     if rule.kind == RuleKind.DATE_FIELD and rule.field_key:
         rows = await session.execute(select(Account.id, Account.fields).where(*mine))
-        for account_id, fields in rows.tuples():
+        for account_id, fields in rows:
             value = _read_date((fields or {}).get(rule.field_key))
             if value is not None:
                 found.extend((account_id, a) for a in date_anchors(rule, value, day))
@@ -265,7 +265,7 @@ async def _due(
         rows = await session.execute(
             select(Account.id, last).where(*mine, last <= now - timedelta(days=rule.days))
         )
-        for account_id, moment in rows.tuples():
+        for account_id, moment in rows:
             anchor = moment.astimezone(zone).date()
             if anchor + timedelta(days=rule.days) <= day:
                 found.append((account_id, anchor))
