@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import aiohttp
 from py_vapid import Vapid01
@@ -48,7 +49,8 @@ from server.tasks.models import Task
 log = logging.getLogger("fieldcrm.push")
 
 LEASE = timedelta(minutes=2)
-BATCH = 500
+BATCH = 250
+BATCHES_IN_FLIGHT = 2
 CONCURRENCY = 128
 SEND_TIMEOUT_SECONDS = 10.0
 # A reminder is useless a day late: the push service may drop it after that.
@@ -121,17 +123,26 @@ class Dispatcher:
             await self._http.close()
 
     async def run(self, now: datetime | None = None) -> int:
-        """Send everything due; the number of deliveries handled."""
-        handled = 0
+        """Send everything due; the number of deliveries handled.
+
+        Batches overlap: while one batch waits on the push services, the next is claimed and
+        loaded, so the database work hides behind the network.
+        """
         at = now or utcnow()
-        while True:
-            ids = await self.claim(at)
-            if not ids:
-                return handled
-            jobs = await self.load(ids, at)
-            outcomes = await asyncio.gather(*(self.send(job, at) for job in jobs))
-            await self.record(outcomes, at)
-            handled += len(outcomes)
+        handled = 0
+        sending: set[asyncio.Task[int]] = set()
+        while ids := await self.claim(at):
+            sending.add(asyncio.create_task(self._batch(ids, at)))
+            if len(sending) >= BATCHES_IN_FLIGHT:
+                finished, sending = await asyncio.wait(sending, return_when=asyncio.FIRST_COMPLETED)
+                handled += sum(task.result() for task in finished)
+        return handled + sum(await asyncio.gather(*sending))
+
+    async def _batch(self, ids: Sequence[uuid.UUID], at: datetime) -> int:
+        jobs = await self.load(ids, at)
+        outcomes = await asyncio.gather(*(self.send(job, at) for job in jobs))
+        await self.record(outcomes, at)
+        return len(outcomes)
 
     async def claim(self, now: datetime, limit: int = BATCH) -> list[uuid.UUID]:
         """Lease up to ``limit`` due deliveries to this worker, committed at once."""
@@ -161,34 +172,43 @@ class Dispatcher:
             return list(claimed)
 
     async def load(self, ids: Sequence[uuid.UUID], now: datetime) -> list[Job]:
+        """The claimed deliveries with their message: one per reminder, however many devices."""
         async with self.database.session() as session:
             rows = (
                 await session.execute(
-                    select(Delivery, Reminder, PushSubscription, User)
-                    .join(Reminder, Reminder.id == Delivery.reminder_id)
-                    .join(PushSubscription, PushSubscription.id == Delivery.subscription_id)
-                    .join(User, User.id == Reminder.user_id)
-                    .where(Delivery.id.in_(ids), Delivery.leased_by == self.worker)
+                    select(
+                        Delivery.id,
+                        Delivery.attempts,
+                        Delivery.reminder_id,
+                        Delivery.subscription_id,
+                    ).where(Delivery.id.in_(ids), Delivery.leased_by == self.worker)
                 )
             ).all()
-            reminders = {reminder.id: reminder for _, reminder, _, _ in rows}
+            reminders = await _by_id(session, Reminder, {row.reminder_id for row in rows})
+            devices = await _by_id(session, PushSubscription, {row.subscription_id for row in rows})
+            users = await _by_id(session, User, {r.user_id for r in reminders.values()})
             lines = await _lines(session, list(reminders.values()))
-            return [
-                Job(
-                    delivery_id=delivery.id,
-                    reminder=reminder,
-                    subscription_id=subscription.id,
-                    info=subscription.info(),
-                    user=user,
-                    message=(
-                        notification(reminder, user, lines[reminder.id], now)
-                        if lines.get(reminder.id)
-                        else None
-                    ),
-                    attempts=delivery.attempts,
-                )
-                for delivery, reminder, subscription, user in rows
-            ]
+        messages = {
+            reminder.id: (
+                notification(reminder, users[reminder.user_id], lines[reminder.id], now)
+                if lines.get(reminder.id)
+                else None
+            )
+            for reminder in reminders.values()
+        }
+        return [
+            Job(
+                delivery_id=row.id,
+                reminder=reminders[row.reminder_id],
+                subscription_id=row.subscription_id,
+                info=devices[row.subscription_id].info(),
+                user=users[reminders[row.reminder_id].user_id],
+                message=messages[row.reminder_id],
+                attempts=row.attempts,
+            )
+            for row in rows
+            if row.subscription_id in devices  # a device forgotten meanwhile
+        ]
 
     async def send(self, job: Job, now: datetime) -> Outcome:
         if job.message is None:
@@ -315,6 +335,12 @@ class Dispatcher:
             if sent_at is not None:
                 values["sent_at"] = sent_at
             await session.execute(update(Delivery).where(self._mine(same)).values(**values))
+
+
+async def _by_id(session: AsyncSession, model: Any, ids: set[uuid.UUID]) -> dict[uuid.UUID, Any]:
+    if not ids:
+        return {}
+    return {row.id: row for row in await session.scalars(select(model).where(model.id.in_(ids)))}
 
 
 async def _set(
