@@ -21,7 +21,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -71,9 +71,23 @@ class Mode:
     ] = ()  # run FieldCRM with these patches of bench/patched.py
 
 
-BOTH = ("sqlite", "postgresql")
+QUICK = Mode(
+    name="quick",
+    pages_accounts=10_000,
+    search_accounts=10_000,
+    offline_accounts=3_000,
+    prime_sizes=(1_000,),
+    browser_accounts=3_000,
+    outbox=200,
+    seconds=4,
+    repeats=3,
+    writers=50,
+    backends=("sqlite", "postgresql"),
+    lighthouse=True,
+)
 MODES = {
-    "smoke": Mode(
+    "smoke": replace(
+        QUICK,
         name="smoke",
         pages_accounts=60,
         search_accounts=60,
@@ -90,33 +104,17 @@ MODES = {
         max_rate=3,
         patches=("cheap-passwords",),
     ),
-    "quick": Mode(
-        name="quick",
-        pages_accounts=10_000,
-        search_accounts=10_000,
-        offline_accounts=3_000,
-        prime_sizes=(1_000,),
-        browser_accounts=3_000,
-        outbox=200,
-        seconds=4,
-        repeats=3,
-        writers=50,
-        backends=BOTH,
-        lighthouse=True,
-    ),
-    "full": Mode(
+    "quick": QUICK,
+    "full": replace(
+        QUICK,
         name="full",
         pages_accounts=100_000,
         search_accounts=1_000_000,
         offline_accounts=100_000,
         prime_sizes=(1_000, 10_000),
-        browser_accounts=3_000,
         outbox=1_000,
         seconds=15,
         repeats=5,
-        writers=50,
-        backends=BOTH,
-        lighthouse=True,
     ),
 }
 
@@ -215,8 +213,10 @@ def dataset(backend: str, accounts: int, data_dir: Path, pg_admin: str) -> Datas
         partial.rename(path)
         return Dataset(backend, accounts, f"sqlite+aiosqlite:///{path}", seconds)
     unfinished = f"{name}_partial"
-    while asyncio.run(_pg_busy(pg_admin, unfinished)):
-        time.sleep(10)  # another run is seeding this set: wait for it
+    if asyncio.run(_pg_busy(pg_admin, unfinished)):
+        while asyncio.run(_pg_busy(pg_admin, unfinished)):
+            time.sleep(10)  # another run is seeding this set: wait for it
+        time.sleep(5)  # and for it to give the set its name
     if asyncio.run(_pg_exists(pg_admin, name)):
         return _reused(Dataset(backend, accounts, _pg_url(pg_admin, name), None))
     pg(
@@ -400,8 +400,10 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
-def ratio(numerator: float, denominator: float) -> float | None:
-    return round(numerator / denominator, 2) if denominator else None
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return round(numerator / denominator, 2)
 
 
 def ms(seconds: float) -> float:

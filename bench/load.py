@@ -45,7 +45,7 @@ class Tally:
 
         ok = sum(n for status, n in self.statuses.items() if status < 400)
         return {
-            "requests": len(ordered),
+            "requests": len(ordered),  # answered or given up on (errors)
             "ok": ok,
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "errors": self.errors,
@@ -86,6 +86,8 @@ class Sender:
                 body = await response.read()
                 status = response.status
         except (aiohttp.ClientError, TimeoutError):
+            # Counted at the time it gave up: a lower bound of its latency.
+            self.tally.latencies.append(time.perf_counter() - due)
             self.tally.errors += 1
             return
         self.tally.latencies.append(time.perf_counter() - due)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 Row = tuple[str, str, str, str, str]  # figure, FieldCRM, baseline, ratio, target (met?)
@@ -26,7 +29,7 @@ def _target(met: bool | None, text: str) -> str:
 
 def _failed(run: dict[str, Any]) -> str:
     """ " (n of m failed)" when some requests got no good answer within the timeout."""
-    sent = run["requests"] + run["errors"]
+    sent = run["requests"]
     failed = sent - run["ok"]
     return f" ({failed:,} of {sent:,} failed or timed out)" if failed else ""
 
@@ -187,7 +190,7 @@ def _writes(f: dict[str, Any]) -> Iterator[Row]:
         if backend not in f:
             continue
         w = f[backend]
-        failed = w["requests"] - w["ok"] + w["errors"]
+        failed = w["requests"] - w["ok"]
         yield (
             f"{backend}: {w['reps']} reps logging visits: visits/s; p50 / p99 ms; failed; "
             f"'database is locked'",
@@ -208,6 +211,12 @@ SECTIONS = (
 )
 
 
+def main() -> None:
+    """``python -m bench.report FILE``: the table of a results file."""
+    results = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+    sys.stdout.write(table(results) + "\n")
+
+
 def table(results: dict[str, Any]) -> str:
     lines = [
         "| figure | FieldCRM | baseline | ratio | target |",
@@ -215,10 +224,14 @@ def table(results: dict[str, Any]) -> str:
     ]
     for key, title, rows in SECTIONS:
         if key == "writes":
-            lines.append("| **5. Push** | from bench/push.py (coming) | | | |")
+            lines.append("| **5. Push** | measured by `python bench/push.py`, on its own | | | |")
         if key not in results:
             continue
-        size = results[key].get("accounts")
+        size = results[key].get("accounts") if key != "search" else None
         lines.append(f"| **{title}**{f' ({size:,} accounts)' if size else ''} | | | | |")
         lines.extend(f"| {' | '.join(row)} |" for row in rows(results[key]))
     return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

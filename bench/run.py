@@ -139,14 +139,15 @@ def main() -> None:
         "started": started.isoformat(timespec="seconds"),
         "machine": machine(options.postgres, mode.backends),
     }
-    results.update(_run_each(mode, names, options))
     suffix = "-fixes" if options.with_proposed_fixes else ""
     out = (
         options.out
         or ROOT / "bench" / "results" / f"{started:%Y%m%dT%H%M%SZ}-{mode.name}{suffix}.json"
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    for name, figures in _run_each(mode, names, options):
+        results[name] = figures  # written after each benchmark: a failure keeps the rest
+        out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     sys.stdout.write(table(results) + f"\n\nFigures: {out}\n")
 
 
