@@ -21,6 +21,13 @@ def _n(value: Any, unit: str = "") -> str:
     return f"{text}{unit}"
 
 
+def _x(value: float | None, unit: str = "×") -> str:
+    """A ratio, with two decimals below 10 (0.66× must not read as 0.7×)."""
+    if value is None:
+        return "–"
+    return f"{value:.2f}{unit}" if value < 10 else f"{value:,.0f}{unit}"
+
+
 def _target(met: bool | None, text: str) -> str:
     if met is None:
         return text
@@ -43,7 +50,7 @@ def _pages(f: dict[str, Any]) -> Iterator[Row]:
             f"{title}, throughput (req/s, {f['clients']} clients)",
             _n(real["max"]["throughput"]),
             _n(base["max"]["throughput"]),
-            _n(r["throughput"], "×"),
+            _x(r["throughput"]),
             _target(r["throughput"] is not None and r["throughput"] >= 0.7, "≥ 0.7×"),
         )
         yield (
@@ -52,7 +59,7 @@ def _pages(f: dict[str, Any]) -> Iterator[Row]:
             + _failed(real["fixed_rate"]),
             f"{_n(base['fixed_rate']['p50_ms'])} / {_n(base['fixed_rate']['p99_ms'])}"
             + _failed(base["fixed_rate"]),
-            _n(r["p99"], "×"),
+            _x(r["p99"]),
             _target(r["p99"] is not None and r["p99"] <= 2, "p99 ≤ 2×"),
         )
     gran, uvi = f["fieldcrm_granian"]["briefing"], f["fieldcrm"]["briefing"]
@@ -61,7 +68,7 @@ def _pages(f: dict[str, Any]) -> Iterator[Row]:
         "briefing under granian (vs uvicorn as baseline), req/s; p99 ms",
         f"{_n(gran['max']['throughput'])}; {_n(gran['fixed_rate']['p99_ms'])}",
         f"{_n(uvi['max']['throughput'])}; {_n(uvi['fixed_rate']['p99_ms'])}",
-        f"{_n(r['throughput'], '×')}; {_n(r['p99'], '×')}",
+        f"{_x(r['throughput'])}; {_x(r['p99'])}",
         "–",
     )
     same = f["same_html"]
@@ -79,7 +86,7 @@ def _search(f: dict[str, Any]) -> Iterator[Row]:
                 f"same results: {q['same_results']})",
                 _n(q["index_ms"], " ms"),
                 _n(q["like_scan_ms"], " ms"),
-                _n(q["ratio"], "×"),
+                _x(q["ratio"]),
                 _target(q["ratio"] is not None and q["ratio"] >= 20, "≥ 20×"),
             )
 
@@ -141,7 +148,7 @@ def _offline(f: dict[str, Any]) -> Iterator[Row]:
         "briefcase bytes per account (gzip) vs each briefing page alone",
         _n(per_account),
         _n(b["baseline_bytes_per_account"]),
-        _n(b["bytes_ratio"], "×"),
+        _x(b["bytes_ratio"]),
         _target(per_account <= 2048, "≤ 2 KB"),
     )
     for n, p in b["prime"].items():
@@ -149,7 +156,7 @@ def _offline(f: dict[str, Any]) -> Iterator[Row]:
             f"prime {int(n):,} accounts over HTTP ({p['requests']} requests), s",
             _n(p["seconds"]),
             _n(p["baseline_seconds"]),
-            _n(p["seconds_ratio"], "×"),
+            _x(p["seconds_ratio"]),
             "–",
         )
     yield (
@@ -180,7 +187,7 @@ def _offline(f: dict[str, Any]) -> Iterator[Row]:
         f"(vs one POST /api/visits each), s",
         _n(o["batched_seconds"]),
         _n(o["one_by_one_seconds"]),
-        _n(o["speedup"], "× faster"),
+        _x(o["speedup"], "× faster"),
         _target(o["speedup"] is not None and o["speedup"] >= 3, "≥ 3×"),
     )
 
