@@ -30,6 +30,9 @@ from typing import Any
 
 import httpx
 
+if not __package__:  # run as a script (python bench/briefcase.py): find the bench package
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from bench.common import ROOT, cli, free_port
 
 REP = "rep1@example.com"
