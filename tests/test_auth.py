@@ -7,11 +7,14 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
+from argon2 import PasswordHasher
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select, update
 
 from server.auth.models import LoginThrottle, UserSession
+from server.auth.passwords import Passwords
 from server.auth.scope import Actor
 from server.auth.service import UserService
 from server.db import Database, utcnow
@@ -243,3 +246,20 @@ async def test_pages_carry_a_strict_content_security_policy(client: Client) -> N
     assert "unsafe-inline" not in policy
     assert "<script>" not in page.text
     assert "style=" not in page.text
+
+
+def test_building_the_services_hashes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Services are built for every request: only logins may pay for an argon2id hash."""
+    hashed: list[str] = []
+    real = PasswordHasher.hash
+    monkeypatch.setattr(PasswordHasher, "hash", lambda self, p: hashed.append(p) or real(self, p))
+    settings = Settings(password_time_cost=2, password_memory_kib=16, password_parallelism=1)
+    for _ in range(5):
+        Passwords(settings)
+    assert hashed == []
+    passwords = Passwords(settings)
+    assert passwords.verify(None, "guess") is False  # an unknown e-mail still takes a hash's time
+    assert passwords.verify(None, "guess again") is False
+    assert len(hashed) == 1  # the stand-in hash is made once
+    stored = passwords.hash("correct horse battery")
+    assert passwords.verify(stored, "correct horse battery") is True
