@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -261,6 +262,7 @@ async def measure(
         service.terminate()
         service.wait(timeout=10)
         await database.dispose()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 async def database_public_key(database: Database, settings: Settings) -> str:
