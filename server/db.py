@@ -17,6 +17,8 @@ from typing import Any
 
 from sqlalchemy import JSON, DateTime, MetaData, Uuid, event
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -24,7 +26,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -37,6 +39,12 @@ NAMING_CONVENTION = {
 
 WRITE_OPTION = "fieldcrm_write"
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
+def dialect_insert(session: Session | AsyncSession) -> Any:
+    """The session's dialect's ``insert``, which has ``on_conflict_do_nothing/_update``."""
+    dialect = session.get_bind().dialect.name
+    return pg_insert if dialect == "postgresql" else sqlite_insert
 
 
 def utcnow() -> datetime:

@@ -55,16 +55,6 @@ async def reminders(database: Database, dispatcher: Dispatcher, now: datetime) -
     return await dispatcher.run(now)
 
 
-async def run_once(database: Database, settings: Settings) -> None:
-    """One whole pass (the CLI and tests use it)."""
-    dispatcher = Dispatcher(database, settings, await vapid_signer(database, settings))
-    try:
-        await housekeeping(database, settings)
-        await reminders(database, dispatcher, utcnow())
-    finally:
-        await dispatcher.close()
-
-
 async def run(database: Database, settings: Settings, stop: asyncio.Event) -> None:
     """Pass after pass until ``stop`` is set."""
     dispatcher: Dispatcher | None = None

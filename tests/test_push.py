@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, update
 
+from server import worker
 from server.auth.models import User
 from server.auth.scope import Actor
 from server.db import Database
@@ -37,12 +38,10 @@ async def subscribe(person: Person, push: PushService) -> dict[str, Any]:
 
 
 async def worker_pass(database: Database, settings: Settings, now: datetime) -> int:
-    """What one pass of `fieldcrm worker` does for reminders, at ``now``."""
-    async with database.writing() as session:
-        await plan(session, now)
+    """What one pass of `fieldcrm worker` does for reminders (rules, planning, sending)."""
     dispatcher = Dispatcher(database, settings, await vapid_signer(database, settings))
     try:
-        return await dispatcher.run(now)
+        return await worker.reminders(database, dispatcher, now)
     finally:
         await dispatcher.close()
 

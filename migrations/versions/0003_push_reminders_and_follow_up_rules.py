@@ -178,6 +178,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table("tasks", schema=None) as batch_op:
         batch_op.add_column(sa.Column("rule_id", sa.Uuid(), nullable=True))
+        batch_op.create_index("ix_tasks_remind_at", ["remind_at"], unique=False)
         batch_op.create_foreign_key(
             batch_op.f("fk_tasks_rule_id_follow_up_rules"),
             "follow_up_rules",
@@ -207,6 +208,7 @@ def downgrade() -> None:
         batch_op.drop_column("quiet_start")
 
     with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.drop_index("ix_tasks_remind_at")
         batch_op.drop_constraint(batch_op.f("fk_tasks_rule_id_follow_up_rules"), type_="foreignkey")
         batch_op.drop_column("rule_id")
 

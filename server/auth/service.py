@@ -14,14 +14,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth.models import ApiToken, LoginThrottle, Role, Team, User, UserSession
 from server.auth.passwords import Passwords
 from server.auth.scope import Actor
-from server.db import utcnow
+from server.db import dialect_insert, utcnow
 from server.errors import Errors, Forbidden, NotFound, ValidationFailed
 from server.i18n import LOCALES, Text, _l
 from server.normalize import parse_email
@@ -35,10 +33,6 @@ WRONG_LOGIN = _l("Wrong e-mail address or password.")
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _upsert(session: AsyncSession) -> Any:
-    return sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,7 +303,7 @@ class AuthService:
         return math.ceil(longest) if longest > 0 else 0
 
     async def _fail(self, keys: dict[str, int]) -> None:
-        insert = _upsert(self.session)
+        insert = dialect_insert(self.session)
         now = utcnow()
         for key in keys:
             stmt = insert(LoginThrottle).values(key=key, failures=1, last_failure_at=now)

@@ -20,8 +20,6 @@ from itertools import chain, islice
 from typing import Any, Final, TypeVar
 
 from sqlalchemy import delete, event, func, insert, inspect, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -29,7 +27,7 @@ from server.accounts.models import Account
 from server.auth.models import User
 from server.briefcase.models import BriefingChange, ChangeCounter
 from server.contacts.models import Contact
-from server.db import utcnow
+from server.db import dialect_insert, utcnow
 from server.purchases.models import Purchase
 from server.tasks.models import Task
 from server.visits.models import Visit
@@ -109,15 +107,10 @@ def _chunks(items: Iterable[T]) -> Iterator[list[T]]:
         yield batch
 
 
-def _upsert(session: Session | AsyncSession) -> Any:
-    dialect = session.get_bind().dialect.name
-    return pg_insert if dialect == "postgresql" else sqlite_insert
-
-
 def next_value(session: Session, name: str) -> int:
     """Take the counter's next value (creating it at 1); its row stays locked until commit."""
     statement = (
-        _upsert(session)(ChangeCounter)
+        dialect_insert(session)(ChangeCounter)
         .values(name=name, value=1)
         .on_conflict_do_update(
             index_elements=[ChangeCounter.name], set_={"value": ChangeCounter.value + 1}
@@ -143,7 +136,7 @@ async def prune(session: AsyncSession) -> int:
         return 0
     removed = await session.execute(delete(BriefingChange).where(BriefingChange.seq <= newest))
     statement = (
-        _upsert(session)(ChangeCounter)
+        dialect_insert(session)(ChangeCounter)
         .values(name=PRUNED, value=newest)
         .on_conflict_do_update(index_elements=[ChangeCounter.name], set_={"value": newest})
     )

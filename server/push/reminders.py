@@ -12,15 +12,13 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from datetime import datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, exists, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth.models import User
+from server.db import dialect_insert
 from server.push.models import (
     Delivery,
     DeliveryState,
@@ -72,10 +70,6 @@ def kind_of(task: Task) -> ReminderKind:
     return ReminderKind.MEETING if task.kind in PLANNED_KINDS else ReminderKind.TASK
 
 
-def _insert(session: AsyncSession) -> Any:
-    return sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
-
-
 async def _deliver(
     session: AsyncSession, reminder_id: uuid.UUID, user_id: uuid.UUID, at: datetime
 ) -> None:
@@ -95,13 +89,13 @@ async def _deliver(
         for device in devices
     ]
     if rows:
-        insert = _insert(session)
+        insert = dialect_insert(session)
         await session.execute(insert(Delivery).values(rows).on_conflict_do_nothing())
 
 
 async def _add(session: AsyncSession, values: dict[str, object]) -> uuid.UUID | None:
     """Insert a reminder unless its key exists; its id when this call made it."""
-    insert = _insert(session)
+    insert = dialect_insert(session)
     made = await session.execute(
         insert(Reminder)
         .values(**values)

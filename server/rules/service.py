@@ -15,22 +15,21 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts.models import Account
 from server.audit.models import Channel
 from server.auth.models import User
 from server.auth.scope import Actor
-from server.db import Database
-from server.errors import Errors, Forbidden, NotFound
+from server.db import Database, dialect_insert, utcnow
+from server.errors import Forbidden, NotFound
 from server.fields.models import FieldDefinition, FieldType
 from server.i18n import _l
 from server.records import insert_record, update_record
 from server.rules.models import FollowUpRule, RuleFiring, RuleKind, RuleRun
 from server.tasks.models import TaskKind
 from server.tasks.service import TaskService
+from server.validation import BadValue, Reader
 
 ENTITY = "rule"
 # Rules are evaluated once a day, from this time in each owner's time zone.
@@ -38,11 +37,12 @@ EVALUATE_AT = time(9, 0)
 # An "after" rule still fires this long after its day (the workers were down, the rule new).
 GRACE = timedelta(days=7)
 MAX_DAYS = 3650
+# What a form for one kind of rule also posts, unused by that kind.
+IGNORED_BY_KIND = {
+    RuleKind.DATE_FIELD.value: ("days",),
+    RuleKind.NO_CONTACT.value: ("field_key", "offset_days", "yearly"),
+}
 RULES_NAMESPACE = uuid.UUID("6f1c3c2e-1f0b-4c59-9b8e-6a4f3f0f5a10")
-
-
-def _insert(session: AsyncSession) -> Any:
-    return sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
 
 
 def firing_task_id(rule_id: uuid.UUID, account_id: uuid.UUID, anchor: date) -> uuid.UUID:
@@ -130,7 +130,7 @@ class RuleService:
             self.actor,
             rule,
             ENTITY,
-            {"deleted_at": datetime.now(ZoneInfo("UTC"))},
+            {"deleted_at": utcnow()},
             rule.version,
             action="delete",
         )
@@ -143,58 +143,29 @@ class RuleService:
         return rule
 
     async def _clean(self, data: Mapping[str, Any]) -> dict[str, Any]:
-        errors = Errors()
-        values: dict[str, Any] = {}
-        name = str(data.get("name") or "").strip()
-        title = str(data.get("task_title") or "").strip()
-        for key, text, limit in (("name", name, 100), ("task_title", title, 200)):
-            if not text:
-                errors.add(key, _l("This field is required."))
-            elif len(text) > limit:
-                errors.add(key, _l("At most {count} characters.", count=limit))
-        values["name"], values["task_title"] = name, title
+        """The rule's values, read by its kind; the other kind's inputs are ignored."""
+        read = Reader(data, partial=False)
+        read.text("name", max_length=100, required=True)
+        read.text("task_title", max_length=200, required=True)
+        read.choice("kind", [k.value for k in RuleKind])
+        read.choice("task_kind", [k.value for k in TaskKind], default=TaskKind.CALL.value)
         kind = data.get("kind")
-        if kind not in {k.value for k in RuleKind}:
-            errors.add("kind", _l("Choose one of the options."))
-        values["kind"] = kind
-        task_kind = data.get("task_kind") or TaskKind.CALL.value
-        if task_kind not in {k.value for k in TaskKind}:
-            errors.add("task_kind", _l("Choose one of the options."))
-        values["task_kind"] = task_kind
         if kind == RuleKind.DATE_FIELD:
-            keys = {d.key for d in await self.date_fields()}
-            if data.get("field_key") not in keys:
-                errors.add("field_key", _l("Choose one of the options."))
-            values["field_key"] = data.get("field_key")
-            offset = _whole(data.get("offset_days"))
-            if offset is None or abs(offset) > MAX_DAYS:
-                errors.add(
-                    "offset_days",
-                    _l("Enter a whole number from {low} to {high}.", low=-MAX_DAYS, high=MAX_DAYS),
-                )
-            values["offset_days"] = offset or 0
-            values["yearly"] = bool(data.get("yearly"))
+            read.choice("field_key", [d.key for d in await self.date_fields()])
+            read.integer("offset_days", minimum=-MAX_DAYS, maximum=MAX_DAYS, required=True)
+            read.custom("yearly", _flag, required=False, default=False)
         elif kind == RuleKind.NO_CONTACT:
-            days = _whole(data.get("days"))
-            if days is None or not 1 <= days <= MAX_DAYS:
-                errors.add(
-                    "days", _l("Enter a whole number from {low} to {high}.", low=1, high=MAX_DAYS)
-                )
-            values["days"] = days
-        errors.raise_if_any()
-        return values
+            read.integer("days", minimum=1, maximum=MAX_DAYS, required=True)
+        for ignored in IGNORED_BY_KIND.get(str(kind), ()):
+            read.custom(ignored, lambda _raw: None, required=False)
+        values = read.finish()
+        return {k: v for k, v in values.items() if k not in IGNORED_BY_KIND.get(str(kind), ())}
 
 
-def _whole(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    text = str(value or "").strip().replace("−", "-")
-    try:
-        return int(text)
-    except ValueError:
-        return None
+def _flag(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    raise BadValue(_l("Must be true or false."))
 
 
 # -- evaluation -------------------------------------------------------------------------------
@@ -210,28 +181,36 @@ async def evaluate_due(database: Database, now: datetime) -> int:
         )
         if not has_rules:
             return 0
-        owners = list(
-            await session.scalars(
-                select(User).where(
-                    User.active.is_(True),
-                    select(Account.id).where(Account.owner_id == User.id).exists(),
-                )
+        owners = await session.scalars(
+            select(User).where(
+                User.active.is_(True),
+                select(Account.id).where(Account.owner_id == User.id).exists(),
             )
         )
+        due: list[tuple[User, date]] = []
+        for owner in owners:
+            local = now.astimezone(ZoneInfo(owner.time_zone))
+            if local.time() >= EVALUATE_AT:
+                due.append((owner, local.date()))
+        if not due:
+            return 0
+        runs = await session.execute(  # already done today: no write transaction for them
+            select(RuleRun.user_id, RuleRun.day).where(RuleRun.day.in_({d for _, d in due}))
+        )
+        done = {(user_id, day) for user_id, day in runs}
     made = 0
-    for owner in owners:
-        local = now.astimezone(ZoneInfo(owner.time_zone))
-        if local.time() < EVALUATE_AT:
+    for owner, day in due:
+        if (owner.id, day) in done:
             continue
         async with database.writing() as session:
-            made += await evaluate_owner(session, owner, local.date(), now)
+            made += await evaluate_owner(session, owner, day, now)
     return made
 
 
 async def evaluate_owner(session: AsyncSession, owner: User, day: date, now: datetime) -> int:
     """Fire the rules over one owner's accounts for ``day``, unless already done that day."""
     started = await session.execute(
-        _insert(session)(RuleRun)
+        dialect_insert(session)(RuleRun)
         .values(user_id=owner.id, day=day, at=now)
         .on_conflict_do_nothing()
         .returning(RuleRun.user_id)
@@ -283,7 +262,7 @@ async def _fire(
 ) -> int:
     task_id = firing_task_id(rule.id, account_id, anchor)
     fired = await session.execute(
-        _insert(session)(RuleFiring)
+        dialect_insert(session)(RuleFiring)
         .values(
             rule_id=rule.id, account_id=account_id, anchor=anchor, task_id=task_id, fired_at=now
         )

@@ -41,7 +41,11 @@ class Task(Record, SoftDelete, Base):
         ForeignKey("follow_up_rules.id", ondelete="SET NULL")
     )
 
-    __table_args__ = (Index("ix_tasks_assignee_open", "assignee_id", "done_at", "due_at"),)
+    __table_args__ = (
+        Index("ix_tasks_assignee_open", "assignee_id", "done_at", "due_at"),
+        # The worker looks for reminders falling due every few seconds.
+        Index("ix_tasks_remind_at", "remind_at"),
+    )
 
     def public(self) -> dict[str, Any]:
         """The task under its JSON names."""
