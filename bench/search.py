@@ -75,7 +75,7 @@ async def _measure(url: str, repeats: int) -> list[dict[str, Any]]:
             for kind, q in QUERIES:
 
                 async def by_index_run(q: str = q) -> set[Any]:
-                    return await ids(search(q, visible))
+                    return await ids(await search(session, q, visible))
 
                 async def by_scan_run(q: str = q) -> set[Any]:
                     return await ids(like_scan(q, visible))
@@ -102,7 +102,8 @@ def run(mode: Mode, data_dir: Path, pg_admin: str) -> dict[str, Any]:
     figures: dict[str, Any] = {"accounts": mode.search_accounts}
     sizes = dict(mode.search_sizes)
     for backend in mode.backends:
-        data = dataset(backend, sizes.get(backend, mode.search_accounts), data_dir, pg_admin)
+        size = sizes.get(backend, mode.search_accounts)
+        data = dataset(backend, size, data_dir, pg_admin, accounts_only=True)
         figures[backend] = {
             "accounts": data.accounts,
             "seed_seconds": data.seed_seconds,

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import __version__, worker
 from server.accounts import pages as account_pages
+from server.accounts.briefing import RecentViews
 from server.accounts.routes import api as accounts_api
 from server.accounts.routes import postal_api
 from server.admin import pages as admin_pages
@@ -170,7 +171,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             render_plugins=[JsonRenderPlugin()],
         ),
         compression_config=CompressionConfig(backend="gzip", minimum_size=500),
-        state=State({"settings": settings, "database": database}),
+        state=State(
+            {"settings": settings, "database": database, "recent_views": RecentViews(database)}
+        ),
         lifespan=[lifespan],
         debug=settings.debug,
     )

@@ -191,11 +191,18 @@ def token_create(email: str, name: str) -> None:
 @main.command()
 @click.option("--accounts", default=200, show_default=True, type=click.IntRange(1, 10_000_000))
 @click.option("--seed", default=1, show_default=True, type=int)
-def demo(accounts: int, seed: int) -> None:
+@click.option(
+    "--accounts-only",
+    is_flag=True,
+    help="Accounts, contacts and their search index; no purchases, visits or tasks.",
+)
+def demo(accounts: int, seed: int, accounts_only: bool) -> None:
     """Fill an empty database with deterministic Japanese demo data."""
 
     async def go(database: Database, settings: Settings) -> list[DemoLogin]:
-        return await seed_demo(database, settings, accounts=accounts, seed=seed)
+        return await seed_demo(
+            database, settings, accounts=accounts, seed=seed, history=not accounts_only
+        )
 
     try:
         logins = _run(go)

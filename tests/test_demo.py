@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 import server.models  # noqa: F401 - every table, for create_all
 from server.accounts.models import Account
-from server.accounts.search import account_search_key
+from server.accounts.search import account_search_key, search
 from server.auth.models import Team, User
 from server.auth.passwords import Passwords
 from server.contacts.models import Contact
@@ -390,3 +390,24 @@ async def test_no_accounts_still_makes_the_team(database: Database) -> None:
 async def test_a_negative_count_is_refused(database: Database) -> None:
     with pytest.raises(ValueError, match="accounts"):
         await seed_demo(database, SETTINGS, accounts=-1, today=TODAY)
+
+
+async def test_without_history_the_accounts_are_searchable_but_have_no_past(
+    database: Database,
+) -> None:
+    await seed_demo(database, SETTINGS, accounts=60, today=TODAY, history=False)
+
+    assert await rows(database, Purchase.id) == []
+    assert await rows(database, Visit.id) == []
+    assert len(await rows(database, Contact.id)) > 0
+    async with database.session() as session:
+        accounts = list(await session.scalars(select(Account)))
+        tasks = list(await session.scalars(select(Task)))
+        assert len(accounts) == 60
+        assert all(a.search_key and a.last_contact_at is None for a in accounts)
+        # Only the reps' hand-made day is scheduled: no follow-ups, no open tasks per account.
+        assert all(t.visit_id is None for t in tasks)
+        assert len(tasks) == 3 * 8 + 1
+        for account in accounts[:5]:
+            stmt = await search(session, account.name, select(Account))
+            assert account.id in set(await session.scalars(stmt.with_only_columns(Account.id)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import event, func, select
 
-from server.accounts.briefing import recently_viewed
+from server.accounts.briefing import RecentViews, recently_viewed
 from server.accounts.models import Account
 from server.app import create_app
 from server.audit.models import Channel
@@ -299,15 +300,12 @@ async def test_opened_accounts_are_listed_as_recently_viewed(
 # -- creating and editing accounts ---------------------------------------------------------------
 
 
-async def test_more_briefings_at_once_than_the_pool_has_connections_all_open(
-    settings: Settings, phone: Phone, rep: Person
-) -> None:
-    # Each briefing also writes "recently viewed"; done while the request still held its read
-    # connection, 16 at once took all 15 of the pool's and waited on each other for 30 s.
-    account = await create_account(rep, name="同時に開く会社")
-    url = f"/accounts/{account['id']}"
-    # Requests truly at once (the test client answers one at a time), on an app of their own
-    # started in this event loop.
+async def open_at_once(settings: Settings, phone: Phone, urls: list[str]) -> list[int]:
+    """The statuses of ``urls`` requested truly at once, as one phone.
+
+    The test client answers one request at a time, so these go to an app of their own,
+    started in this event loop.
+    """
     app = create_app(settings)
     async with (
         app.lifespan(),
@@ -318,10 +316,50 @@ async def test_more_briefings_at_once_than_the_pool_has_connections_all_open(
         ) as browsers,
     ):
         responses = await asyncio.wait_for(
-            asyncio.gather(*(browsers.get(url) for _ in range(24))), timeout=20
+            asyncio.gather(*(browsers.get(url) for url in urls)), timeout=20
         )
+    return [response.status_code for response in responses]
 
-    assert [r.status_code for r in responses] == [200] * 24
+
+async def test_more_briefings_at_once_than_the_pool_has_connections_all_open(
+    settings: Settings, phone: Phone, rep: Person
+) -> None:
+    # Each briefing also writes "recently viewed"; done while the request still held its read
+    # connection, 16 at once took all 15 of the pool's and waited on each other for 30 s.
+    account = await create_account(rep, name="同時に開く会社")
+    statuses = await open_at_once(settings, phone, [f"/accounts/{account['id']}"] * 24)
+    assert statuses == [200] * 24
+
+
+async def test_briefings_opened_at_once_are_all_remembered(
+    settings: Settings, phone: Phone, rep: Person, database: Database
+) -> None:
+    # Views arriving together are written together; none may be dropped on the way.
+    accounts = [await create_account(rep, name=f"同時{n}号店") for n in range(12)]
+    statuses = await open_at_once(settings, phone, [f"/accounts/{a['id']}" for a in accounts])
+    assert statuses == [200] * 12
+    async with database.session() as session:
+        recent = await recently_viewed(session, Actor.of(rep.user, Channel.WEB), limit=20)
+    assert sorted(a.name for a in recent) == sorted(a["name"] for a in accounts)
+
+
+async def test_a_view_of_an_account_deleted_meanwhile_does_not_lose_the_others(
+    rep: Person, database: Database
+) -> None:
+    first = await create_account(rep, name="先の商店")
+    second = await create_account(rep, name="後の商店")
+    views = RecentViews(database)
+    actor = Actor.of(rep.user, Channel.WEB)
+    # The first view is written alone; the other two wait and are written together: an id
+    # with no account (as if purged between the view and its write) beside a real one.
+    await asyncio.gather(
+        views.record(actor, uuid.UUID(first["id"])),
+        views.record(actor, uuid.uuid4()),
+        views.record(actor, uuid.UUID(second["id"])),
+    )
+    async with database.session() as session:
+        recent = await recently_viewed(session, actor, limit=5)
+    assert [a.name for a in recent] == ["後の商店", "先の商店"]
 
 
 async def test_a_new_account_is_saved_once_however_often_the_form_is_sent(

@@ -121,9 +121,10 @@ async def test_today_lists_recently_viewed_accounts(
     client: Client, rep: Person, database: Database
 ) -> None:
     account = await create_account(rep, name="昨日見た会社")
-    from server.accounts.briefing import record_view  # noqa: PLC0415 - the briefing's own
+    from server.accounts.briefing import RecentViews  # noqa: PLC0415 - the briefing's own
 
-    await record_view(database, Actor.of(rep.user, Channel.WEB), uuid.UUID(account["id"]))
+    views = RecentViews(database)
+    await views.record(Actor.of(rep.user, Channel.WEB), uuid.UUID(account["id"]))
     await login(client, rep.email)
 
     response = await client.get("/today")

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql, sqlite
 
-from server.accounts.search import search
+from server.accounts.search import rarest_grams, search
 from server.accounts.service import AccountService
 from server.auth.scope import Actor
 from server.db import Database
@@ -83,6 +83,27 @@ async def test_short_queries_and_caller_id_suffixes(rep: Person) -> None:
     assert await _found(rep, "0331") == [yamada["id"]]  # the first digits typed
     assert await _found(rep, "4567") == [yamada["id"]]
     assert await _found(rep, "存在しない") == []
+
+
+async def test_a_long_query_looks_up_its_rarest_bigrams_and_finds_only_true_matches(
+    rep: Person, database: Database
+) -> None:
+    # 「とう」 and 「うけ」 are in most keys here, 「けん」 in three, 「んい」 and 「いち」 in two.
+    wanted = await create_account(rep, name="佐藤 健一", reading="サトウ ケンイチ", kind="person")
+    near = await create_account(rep, name="加藤 健二", reading="カトウ ケンジ", kind="person")
+    for n in range(4):
+        await create_account(rep, name=f"東京物産{n}", reading="トウケイブッサン")
+    # Holding both rare bigrams is not enough: 「けんいち」 must occur as written.
+    scattered = await create_account(rep, name="一", reading="ンイ イチ ケン", kind="person")
+    async with database.session() as session:
+        rarest = await rarest_grams(session, "とうけんいち")
+    assert sorted(rarest) == ["いち", "んい"]
+    assert await _found(rep, "とうけんいち") == [wanted["id"]]
+    assert await _found(rep, "トウケン") == sorted(
+        [wanted["id"], near["id"]],
+        key=lambda i: {wanted["id"]: "さとう", near["id"]: "かとう"}[i],
+    )
+    assert scattered["id"] not in await _found(rep, "けんいち")
 
 
 async def test_exact_and_prefix_matches_on_the_reading_come_first(rep: Person) -> None:
@@ -185,7 +206,7 @@ async def test_a_two_character_search_is_answered_from_an_index(
     database: Database, backend: str
 ) -> None:
     async with database.session() as session:
-        stmt = search("田中", AccountService(session, Actor.system())._visible())
+        stmt = await search(session, "田中", AccountService(session, Actor.system())._visible())
         dialect = sqlite.dialect() if backend == "sqlite" else postgresql.dialect()
         sql = str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
         if backend == "sqlite":

@@ -4,11 +4,14 @@
 aggregate query, the 12-month trend included), the last visits, the open tasks, the contacts
 and the account's custom field definitions. `BriefingService.duplicates` points out accounts
 that a new one may repeat. Opening a briefing is remembered in ``recent_views`` by
-`record_view`, a short write of its own, and `recently_viewed` lists them for Today.
+`RecentViews`, which writes the views of concurrent requests together, and `recently_viewed`
+lists them for Today.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,15 +22,14 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_, select, true
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts.models import Account, AccountPhone, RecentView
 from server.auth.models import User
 from server.auth.scope import Actor, visible_accounts
 from server.contacts.models import Contact
-from server.db import Database, utcnow
+from server.db import Database, dialect_insert, utcnow
 from server.errors import NotFound
 from server.fields.models import Entity, FieldDefinition
 from server.fields.service import compact
@@ -35,6 +37,8 @@ from server.normalize import fold, parse_email, parse_phone
 from server.purchases.models import Purchase
 from server.tasks.models import Task
 from server.visits.models import Visit
+
+log = logging.getLogger(__name__)
 
 TREND_MONTHS: Final = 12
 LAST_VISITS: Final = 3
@@ -273,22 +277,50 @@ async def field_definitions(session: AsyncSession, entity: str) -> list[dict[str
     return [compact(d) for d in definitions]
 
 
-async def record_view(database: Database, actor: Actor, account_id: uuid.UUID) -> None:
-    """Remember that the actor opened the account now: one short write of its own."""
-    if actor.user_id is None:
-        return
-    now = utcnow()
-    insert = pg_insert if database.engine.dialect.name == "postgresql" else sqlite_insert
-    statement = (
-        insert(RecentView)
-        .values(user_id=actor.user_id, account_id=account_id, viewed_at=now)
-        .on_conflict_do_update(
-            index_elements=[RecentView.user_id, RecentView.account_id],
-            set_={"viewed_at": now},
-        )
-    )
-    async with database.writing() as session:
-        await session.execute(statement)
+class RecentViews:
+    """Remembers who opened which briefing, writing the views of many requests at once.
+
+    Each `record` waits until its view is stored. The first caller writes at once; views that
+    arrive while that write runs are written together by the next one, in one transaction
+    (a group commit), so a busy server writes once per round trip rather than once per view.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._pending: dict[tuple[uuid.UUID, uuid.UUID], datetime] = {}
+        self._writer = asyncio.Lock()
+
+    async def record(self, actor: Actor, account_id: uuid.UUID) -> None:
+        if actor.user_id is None:
+            return
+        self._pending[actor.user_id, account_id] = utcnow()
+        async with self._writer:
+            views, self._pending = self._pending, {}
+            if views:
+                await self._write(views)
+
+    async def _write(self, views: Mapping[tuple[uuid.UUID, uuid.UUID], datetime]) -> None:
+        rows = [{"user_id": u, "account_id": a, "viewed_at": at} for (u, a), at in views.items()]
+        try:
+            await self._upsert(rows)
+        except DBAPIError:
+            # One account deleted meanwhile fails the whole statement: keep the others.
+            for row in rows:
+                try:
+                    await self._upsert([row])
+                except DBAPIError:
+                    log.info("view of account %s not recorded", row["account_id"])
+
+    async def _upsert(self, rows: list[dict[str, Any]]) -> None:
+        async with self.database.writing() as session:
+            statement = dialect_insert(session)(RecentView)
+            await session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[RecentView.user_id, RecentView.account_id],
+                    set_={"viewed_at": statement.excluded.viewed_at},
+                ),
+                rows,
+            )
 
 
 async def recently_viewed(session: AsyncSession, actor: Actor, limit: int = 5) -> list[Account]:

@@ -28,9 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.accounts.briefing import (
     BriefingService,
     Duplicate,
+    RecentViews,
     field_definitions,
     recently_viewed,
-    record_view,
 )
 from server.accounts.models import Account
 from server.accounts.service import AccountService
@@ -38,7 +38,6 @@ from server.auth.scope import Actor
 from server.briefcase.shell import SHELL_ID, SHELL_NAME, is_shell
 from server.contacts.models import Contact
 from server.contacts.service import ContactService
-from server.db import Database
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.fields.models import Entity
 from server.fields.types import input_value
@@ -322,11 +321,11 @@ async def briefing(
 ) -> Template:
     """One screen to read before a meeting."""
     found = await BriefingService(db, actor).briefing(account_id)
-    database: Database = request.app.state.database
+    views: RecentViews = request.app.state.recent_views
     response = page(request, "accounts/briefing.html", b=found, account=found.account)
     # Remembered once the answer is out and this request's connection is back in the pool:
     # a second connection taken while holding the first starves the pool under load.
-    response.background = BackgroundTask(record_view, database, actor, account_id)
+    response.background = BackgroundTask(views.record, actor, account_id)
     return response
 
 

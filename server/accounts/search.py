@@ -5,8 +5,9 @@ Every account keeps a folded search key (name, reading, e-mail, its contacts' na
 
 - ``account_grams``: each distinct two-character piece (bigram) of every line of the key, plus
   each line's last character followed by a space. A query of two or more characters looks up
-  its own bigrams and keeps the accounts holding all of them, then confirms the exact substring
-  on those few; a one-character query is a range scan of the bigrams starting with it. Short
+  the two of its bigrams held by the fewest accounts (counted up to a cap first, cheaply, off
+  the same index), keeps the accounts holding both, then confirms the exact substring on those
+  few; a one-character query is a range scan of the bigrams starting with it. Short
   Japanese queries (田中, やま, 髙) are the common case and are served without a table scan,
   which neither FTS5's trigram tokenizer nor pg_trgm can do below three characters.
 - Postal codes in any spelling (〒100-0001, １００－０００１) match the stored seven digits.
@@ -36,6 +37,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from server.accounts.models import Account, AccountGram, AccountPhone
 from server.normalize import (
@@ -105,18 +107,54 @@ async def reindex(
         await session.execute(insert(AccountPhone), digits)
 
 
-def _text_matches(text: str) -> Select[Any]:
-    """Ids of accounts whose key holds ``text``, found through the bigram index."""
+# Choosing which bigrams to look up counts each one's accounts, but no further than this: past
+# it a bigram is common enough that which of two common ones drives the lookup matters little.
+GRAM_COUNT_CAP = 2_000
+# The lookup intersects this many bigrams; the substring check on the survivors does the rest.
+GRAMS_LOOKED_UP = 2
+
+
+async def rarest_grams(session: AsyncSession, text: str) -> list[str]:
+    """The bigrams of ``text`` to look up: those held by the fewest accounts, rarest first."""
+    grams = sorted({text[i : i + 2] for i in range(len(text) - 1)})
+    counts = {}
+    for gram in grams:
+        capped = select(AccountGram.account_id).where(AccountGram.gram == gram)
+        held = await session.scalar(
+            select(func.count()).select_from(capped.limit(GRAM_COUNT_CAP).subquery())
+        )
+        counts[gram] = held or 0
+    return sorted(grams, key=lambda gram: counts[gram])[:GRAMS_LOOKED_UP]
+
+
+def _text_matches(text: str, grams: Iterable[str] | None) -> Select[Any]:
+    """Ids of accounts whose key may hold ``text``, found through the bigram index.
+
+    For two or more characters: the accounts holding every one of ``grams`` (by default all of
+    the text's bigrams). With one or two grams that is exact for a text of that length; a
+    longer text needs the caller's substring check.
+    """
     if len(text) == 1:
         return select(AccountGram.account_id).where(
             AccountGram.gram >= text, AccountGram.gram < text + TOP
         )
-    grams = {text[i : i + 2] for i in range(len(text) - 1)}
+    wanted = sorted(set(grams or (text[i : i + 2] for i in range(len(text) - 1))))
+    if len(wanted) == GRAMS_LOOKED_UP and grams is not None:
+        # Drive from the rarer bigram (listed first) and probe the primary key for the other.
+        driver, other = aliased(AccountGram), aliased(AccountGram)
+        rare, common = list(grams)[:GRAMS_LOOKED_UP]
+        return (
+            select(driver.account_id)
+            .join(other, and_(other.gram == common, other.account_id == driver.account_id))
+            .where(driver.gram == rare)
+        )
+    if len(wanted) == 1:
+        return select(AccountGram.account_id).where(AccountGram.gram == wanted[0])
     return (
         select(AccountGram.account_id)
-        .where(AccountGram.gram.in_(grams))
+        .where(AccountGram.gram.in_(wanted))
         .group_by(AccountGram.account_id)
-        .having(func.count() == len(grams))
+        .having(func.count() == len(wanted))
     )
 
 
@@ -140,11 +178,25 @@ def _phone_matches(digits: str) -> tuple[Select[Any], ColumnElement[bool]]:
     return ids, Account.id.in_(exact_ids)
 
 
-def search(q: str, visible: Select[Account]) -> Select[Account]:
+async def search(session: AsyncSession, q: str, visible: Select[Account]) -> Select[Account]:
+    """``visible`` narrowed to accounts matching ``q``, best matches first (see `matching`).
+
+    For a text of three or more characters, first asks the index which of its bigrams are
+    rarest, so the lookup reads the shortest lists and probes the index for the other.
+    """
+    text, digits = parse_query(q)
+    grams = None
+    if text and not digits and len(text) > GRAMS_LOOKED_UP:
+        grams = await rarest_grams(session, text)
+    return matching(q, visible, grams)
+
+
+def matching(q: str, visible: Select[Account], grams: list[str] | None = None) -> Select[Account]:
     """``visible`` narrowed to accounts matching ``q``, best matches first.
 
     Exact and prefix matches on reading or name (or an exact phone number) come first, then
-    the rest by reading and name.
+    the rest by reading and name. ``grams`` are the bigrams to look a text up by (default:
+    all of them).
     """
     text, digits = parse_query(q)
     if digits is None and (number := parse_phone(q)) is not None:
@@ -164,7 +216,7 @@ def search(q: str, visible: Select[Account]) -> Select[Account]:
         matched = visible.where(or_(*found))
     elif text:
         matched = visible.where(
-            Account.id.in_(_text_matches(text)),
+            Account.id.in_(_text_matches(text, grams)),
             Account.search_key.contains(text, autoescape=True),
         )
         rank = case(

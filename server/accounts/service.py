@@ -61,7 +61,7 @@ class AccountService:
     ) -> Page[Account]:
         """The actor's accounts by name, or those matching a search."""
         if q and q.strip():
-            found = search.search(q, self._visible())
+            found = await search.search(self.session, q, self._visible())
             return await offset_page(self.session, found, cursor=cursor, limit=limit)
         return await keyset_page(
             self.session,
