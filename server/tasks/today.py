@@ -5,7 +5,6 @@ Read queries only. "Today" is the calendar day in the user's own time zone.
 
 from __future__ import annotations
 
-import importlib
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.accounts.briefing import recently_viewed
 from server.accounts.models import Account
 from server.auth.scope import Actor
 from server.db import utcnow
@@ -66,7 +66,7 @@ class Today:
     follow_ups: TaskGroups
     quiet_days: int
     needs_attention: list[Account]
-    recently_viewed: list[Any]
+    recently_viewed: list[Account]
     account_names: dict[uuid.UUID, str]
 
 
@@ -134,18 +134,6 @@ async def needs_attention(
         .limit(limit)
     )
     return list(rows)
-
-
-async def recently_viewed(session: AsyncSession, actor: Actor, limit: int) -> list[Any]:
-    """Accounts the actor opened lately, once the account briefing records them."""
-    try:
-        briefing = importlib.import_module("server.accounts.briefing")
-    except ImportError:
-        return []
-    reader = getattr(briefing, "recently_viewed", None)
-    if reader is None:
-        return []
-    return list(await reader(session, actor, limit))
 
 
 async def account_names(session: AsyncSession, tasks: Iterable[Task]) -> dict[uuid.UUID, str]:
