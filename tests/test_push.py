@@ -3,6 +3,7 @@ quiet hours and digests, meetings, and the endpoint guard."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +16,7 @@ from server import worker
 from server.auth.models import User
 from server.auth.scope import Actor
 from server.db import Database
-from server.push import guard
+from server.push import guard, wire
 from server.push.dispatch import Dispatcher
 from server.push.keys import generate_private_key, load, public_key, vapid_signer
 from server.push.models import DeliveryAttempt, PushSubscription
@@ -24,7 +25,7 @@ from server.rules.models import FollowUpRule
 from server.settings import Settings
 from server.tasks.service import TaskService
 from tests.conftest import Person, create_account, new_id
-from tests.push_service import PushService
+from tests.push_service import MAX_EXPIRY_SECONDS, PushService, b64decode
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 SAME = {"Sec-Fetch-Site": "same-origin"}
@@ -61,7 +62,7 @@ async def attempts(database: Database) -> list[tuple[str, int | None]]:
         rows = await session.execute(
             select(DeliveryAttempt.outcome, DeliveryAttempt.status).order_by(DeliveryAttempt.at)
         )
-        return [(outcome, status) for outcome, status in rows.tuples()]
+        return [(outcome, status) for outcome, status in rows]
 
 
 def soon() -> datetime:
@@ -84,6 +85,30 @@ async def test_every_process_serves_the_same_key_and_a_configured_key_wins(
     configured = Settings(database_url=settings.database_url, vapid_private_key=mine)
     assert public_key(await vapid_signer(database, configured)) == public_key(load(mine))
     assert public_key(load(mine)) != served
+
+
+def test_the_vapid_token_is_signed_once_per_push_service_and_renewed_in_time() -> None:
+    clock = [1_900_000_000.0]
+    signer = wire.Signer(load(generate_private_key()), "mailto:a@example.com", lambda: clock[0])
+    google, mozilla = "https://fcm.googleapis.com", "https://updates.push.services.mozilla.com"
+
+    def claims(header: str) -> dict[str, Any]:
+        token = header.split("t=", 1)[1].split(",", 1)[0]
+        return dict(json.loads(b64decode(token.split(".")[1])))
+
+    first = signer.authorization(google)
+    clock[0] += wire.TOKEN_REUSE_SECONDS - 1
+    assert signer.authorization(google) == first  # no new signature per message
+    assert claims(signer.authorization(mozilla))["aud"] == mozilla
+    clock[0] += 1
+    renewed = signer.authorization(google)
+    assert renewed != first
+    issued = claims(renewed)
+    assert issued["aud"] == google
+    assert issued["sub"] == "mailto:a@example.com"
+    # Still hours to run when last reused, and within what push services accept.
+    assert issued["exp"] - clock[0] - wire.TOKEN_REUSE_SECONDS > 60 * 60
+    assert issued["exp"] - clock[0] <= MAX_EXPIRY_SECONDS
 
 
 # -- devices ----------------------------------------------------------------------------------

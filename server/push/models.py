@@ -35,10 +35,6 @@ class PushSubscription(Base):
     # The browser session that turned reminders on: logging out of it turns them off.
     session_hash: Mapped[str | None] = mapped_column(String(64), index=True)
 
-    def info(self) -> dict[str, object]:
-        """What pywebpush calls the subscription info."""
-        return {"endpoint": self.endpoint, "keys": {"p256dh": self.p256dh, "auth": self.auth}}
-
 
 class ReminderKind(enum.StrEnum):
     TASK = "task"  # a reminder time the user chose
