@@ -192,6 +192,37 @@ def _offline(f: dict[str, Any]) -> Iterator[Row]:
     )
 
 
+def _push(f: dict[str, Any]) -> Iterator[Row]:
+    concurrent, sequential = f["concurrent"], f["sequential"]
+    latency = f"{f['push_service_latency_ms']:g} ms"
+    yield (
+        f"{f['deliveries']:,} deliveries to a local push service answering in {latency}: "
+        f"{f['concurrency']} in flight vs one at a time, deliveries/s",
+        _n(concurrent["per_second"]),
+        _n(sequential["per_second"]),
+        _x(f["concurrent_vs_sequential"]),
+        _target(f["concurrent_vs_sequential"] >= 10, "≥ 10×"),
+    )
+    limit = f["encrypt_and_sign"]
+    yield (
+        "the same vs encrypt-and-sign only (encrypt each message, VAPID signed once per "
+        "push-service origin, no network), deliveries/s",
+        _n(concurrent["per_second"]),
+        _n(limit["per_second"]),
+        _x(f["concurrent_vs_encrypt_only"]),
+        _target(f["concurrent_vs_encrypt_only"] >= 1 / 3, "≥ 1/3"),
+    )
+    if "encrypt_and_sign_each" in f:
+        each = f["encrypt_and_sign_each"]
+        yield (
+            "for comparison: encrypt and ES256-sign every message, deliveries/s",
+            _n(concurrent["per_second"]),
+            _n(each["per_second"]),
+            _x(round(concurrent["per_second"] / each["per_second"], 3)),
+            "–",
+        )
+
+
 def _writes(f: dict[str, Any]) -> Iterator[Row]:
     for backend in ("sqlite", "postgresql"):
         if backend not in f:
@@ -214,6 +245,7 @@ SECTIONS = (
     ("search", "2. Search", _search),
     ("firstload", "3. First load", _firstload),
     ("offline", "4. Offline", _offline),
+    ("push", "5. Push", _push),
     ("writes", "6. Writes", _writes),
 )
 
@@ -230,8 +262,6 @@ def table(results: dict[str, Any]) -> str:
         "| --- | ---: | ---: | ---: | --- |",
     ]
     for key, title, rows in SECTIONS:
-        if key == "writes":
-            lines.append("| **5. Push** | measured by `python bench/push.py`, on its own | | | |")
         if key not in results:
             continue
         size = results[key].get("accounts") if key != "search" else None

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import firstload, offline, pages, search, writes
+from bench import firstload, offline, pages, push, search, writes
 from bench.common import MODES, ROOT, Mode, pg
 from bench.report import table
 
@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, Callable[[Mode, Path, str], dict[str, Any]]] = {
     "search": search.run,
     "firstload": firstload.run,
     "offline": offline.run,
+    "push": push.run,
     "writes": writes.run,
 }
 DEFAULT_DATA = Path(os.environ.get("TMPDIR", "/tmp")) / "fieldcrm-bench"  # noqa: S108
