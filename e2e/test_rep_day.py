@@ -36,6 +36,9 @@ WORDS = {
         "after": "フォローアップ日は訪問日より後にしてください。",
         "nav_search": "検索",
         "nav_today": "今日",
+        "reschedule": "日時を変更",
+        "new_time": "時刻",
+        "save_time": "この日時に変更",
     },
     "en": {
         "search": "Find a customer",
@@ -52,6 +55,9 @@ WORDS = {
         "after": "The follow-up must come after the visit.",
         "nav_search": "Search",
         "nav_today": "Today",
+        "reschedule": "Reschedule",
+        "new_time": "Time",
+        "save_time": "Save new time",
     },
 }
 
@@ -71,6 +77,15 @@ def _type_with_ime(page: Page, box: Any, text: str) -> None:
         box.fill(text[:i])  # the half-typed reading; the page must not search it yet
     page.wait_for_timeout(400)
     box.dispatch_event("compositionend", {"data": text})
+
+
+def _reschedule_on_today(page: Page, words: dict[str, str], title: str) -> None:
+    """Move a task to later in the evening from its row on Today (the form opens with the row)."""
+    row = page.locator("li.task", has_text=title)
+    row.get_by_text(words["reschedule"]).click()
+    row.get_by_label(words["new_time"], exact=True).fill("23:45")
+    row.get_by_role("button", name=words["save_time"]).click()
+    expect(page.locator("li.task", has_text=title)).to_contain_text("23:45")
 
 
 @pytest.mark.parametrize("language", ["ja", "en"])
@@ -128,6 +143,8 @@ def test_a_reps_loop_on_a_phone(page: Page, server_url: str, shot: Any, language
     page.get_by_role("link", name=words["nav_today"]).click()
     expect(page.get_by_text(title, exact=True)).to_be_visible()
     shot(page, "planned-on-today")
+    _reschedule_on_today(page, words, title)
+    expect(page).to_have_url(f"{server_url}/today")
 
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     assert errors == [], errors

@@ -8,3 +8,15 @@ document.addEventListener("htmx:configRequest", (event) => {
   const token = csrfToken();
   if (token) event.detail.headers["X-CSRF-Token"] = token;
 });
+
+// A row's form kept in a <template> is put in place when its <details> opens (tasks/_task.html).
+document.addEventListener(
+  "toggle",
+  (event) => {
+    const held = event.target.querySelector?.(":scope > template");
+    if (!held) return;
+    held.replaceWith(held.content);
+    htmx.process(event.target);
+  },
+  true,
+);
