@@ -98,9 +98,7 @@ async def insert_record(session: AsyncSession, actor: Actor, record: R, entity: 
     Two creates with the same id racing on PostgreSQL meet at the primary key; the loser
     answers the winner's record, exactly like a later repeat would.
     """
-    record.version = 1
-    record.created_by = record.updated_by = actor.user_id
-    record.created_at = record.updated_at = utcnow()
+    stamp_new(actor, record)
     try:
         async with session.begin_nested():
             session.add(record)
@@ -110,6 +108,19 @@ async def insert_record(session: AsyncSession, actor: Actor, record: R, entity: 
         if existing is None:
             raise
         return existing
+    audit_created(session, actor, record, entity)
+    return record
+
+
+def stamp_new(actor: Actor, record: Versioned) -> None:
+    """Version 1, made and last changed by the actor, now."""
+    record.version = 1
+    record.created_by = record.updated_by = actor.user_id
+    record.created_at = record.updated_at = utcnow()
+
+
+def audit_created(session: AsyncSession, actor: Actor, record: Versioned, entity: str) -> None:
+    """The audit entry of a new record: every value it was given."""
     values = {k: [None, v] for k, v in record.public().items() if v not in (None, [], {})}
     for name in ("id", "version", "created_at", "updated_at"):
         values.pop(name, None)
@@ -122,7 +133,6 @@ async def insert_record(session: AsyncSession, actor: Actor, record: R, entity: 
         version=1,
         changes=values,
     )
-    return record
 
 
 def _diff(record: Versioned, values: Mapping[str, Any]) -> dict[str, list[Any]]:

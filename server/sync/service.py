@@ -1,8 +1,11 @@
 """Applying a device's queued mutations: each at most once, in order, through the services.
 
 Every mutation runs in a savepoint of the request's write transaction, so a rejected one rolls
-back only itself. Its id is recorded in ``sync_mutations`` in the same transaction as its
-write, together with its answer:
+back only itself. New visits in a row, the bulk of an outbox, go together instead: the visit
+service checks them all with a few queries and a rejected one writes nothing, so the row
+needs one savepoint; if writing it fails, it is undone and its mutations are applied one by
+one. Either way a mutation's id is recorded in ``sync_mutations`` in the same transaction as
+its write, together with its answer:
 
 - ``applied``: ``version`` is the record's version after the write; ``current`` is null (the
   briefcase brings the record itself).
@@ -21,12 +24,13 @@ A mutation id already used by another user is rejected without saying anything a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import msgspec
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,7 +42,14 @@ from server.auth.scope import Actor
 from server.contacts.schemas import ContactIn
 from server.contacts.service import ContactService
 from server.db import utcnow
-from server.errors import Conflict, Forbidden, IdInUse, NotFound, ValidationFailed
+from server.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    IdInUse,
+    NotFound,
+    ValidationFailed,
+)
 from server.i18n import Text, _l, render_errors
 from server.sync.forms import FORM_TYPES, form_payload, read_form
 from server.sync.models import SyncMutation
@@ -46,6 +57,7 @@ from server.sync.schemas import NOT_OBJECT
 from server.tasks.schemas import TaskDone, TaskIn
 from server.tasks.service import TaskService
 from server.validation import BAD_ID, BAD_MOMENT, REQUIRED, BadValue, parse_uuid
+from server.visits.models import Visit
 from server.visits.schemas import VisitIn
 from server.visits.service import VisitService
 from server.web.api import Input, provided, type_errors
@@ -101,22 +113,88 @@ class SyncService:
 
         Each mutation must be an object with a readable ``id`` (`read_envelope` checks that).
         """
-        return [await self._one(device_id, raw) for raw in mutations]
+        results: list[dict[str, Any]] = []
+        for together, run in _runs(mutations):
+            if together:
+                results += await self._visits(device_id, run)
+            else:
+                results += [await self._one(device_id, raw) for raw in run]
+        return results
+
+    async def _visits(
+        self, device_id: str, run: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """New visits (`_runs` made sure no id repeats), written together; answers in order."""
+        ids = [parse_uuid(raw["id"]) for raw in run]
+        stored = {
+            row.id: row
+            for row in await self.session.scalars(
+                select(SyncMutation).where(SyncMutation.id.in_(ids))
+            )
+        }
+        results: list[dict[str, Any] | None] = [None] * len(run)
+        answers: dict[int, tuple[str, dict[str, Any]]] = {}
+        fresh: list[tuple[int, Mutation]] = []
+        for index, mutation_id in enumerate(ids):
+            if mutation_id in stored:
+                results[index] = self._replay(mutation_id, stored[mutation_id])
+                continue
+            try:
+                fresh.append((index, read_mutation(run[index])))
+            except ValidationFailed as failed:
+                answers[index] = self._rejected(failed.errors)
+        try:
+            async with self.session.begin_nested():
+                made = await VisitService(self.session, self.actor).create_many(
+                    [{**mutation.payload, "id": mutation.entity_id} for _, mutation in fresh]
+                )
+                for (index, mutation), outcome in zip(fresh, made, strict=True):
+                    if isinstance(outcome, Visit):
+                        answers[index] = (APPLIED, _applied(outcome.version))
+                    elif outcome is not None:
+                        answers[index] = self._failure(outcome, mutation)
+                self.session.add_all(
+                    self._claim(device_id, run[index], ids[index], *answer)
+                    for index, answer in answers.items()
+                )
+                await self.session.flush()
+        except IntegrityError:
+            # Someone wrote one of these ids meanwhile: one by one, each finds out which.
+            return [await self._one(device_id, raw) for raw in run]
+        for index, answer in answers.items():
+            results[index] = {"id": ids[index], "status": answer[0], **answer[1]}
+        # Those only the visit service's own create can answer (their visit exists already).
+        return [
+            result if result is not None else await self._one(device_id, raw)
+            for raw, result in zip(run, results, strict=True)
+        ]
+
+    def _claim(
+        self,
+        device_id: str,
+        raw: Mapping[str, Any],
+        mutation_id: uuid.UUID,
+        status: str,
+        answer: dict[str, Any],
+    ) -> SyncMutation:
+        return SyncMutation(
+            id=mutation_id,
+            user_id=self.user.id,
+            device_id=device_id,
+            type=str(raw.get("type"))[:32],
+            entity_id=_maybe_uuid(raw.get("entity_id")),
+            status=status,
+            version=answer.get("version"),
+            answer=answer,
+            received_at=utcnow(),
+        )
 
     async def _one(self, device_id: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         mutation_id = parse_uuid(raw["id"])
         stored = await self.session.get(SyncMutation, mutation_id)
         if stored is not None:
             return self._replay(mutation_id, stored)
-        claim = SyncMutation(
-            id=mutation_id,
-            user_id=self.user.id,
-            device_id=device_id,
-            type=str(raw.get("type"))[:32],
-            entity_id=_maybe_uuid(raw.get("entity_id")),
-            status="pending",
-            received_at=utcnow(),
-        )
+        claim = self._claim(device_id, raw, mutation_id, "pending", {})
         try:
             # Claim the id first: a concurrent request with the same id waits here (PostgreSQL)
             # and then answers from the row the other one committed.
@@ -173,23 +251,29 @@ class SyncService:
         try:
             async with self.session.begin_nested():
                 version = await self._write(mutation)
-        except ValidationFailed as failed:
-            return self._rejected(failed.errors)
-        except Conflict as conflict:
-            errors = {name: [conflict.message] for name in conflict.fields}
+        except (ValidationFailed, Conflict, NotFound, IdInUse, Forbidden) as error:
+            return self._failure(error, mutation)
+        return APPLIED, _applied(version)
+
+    def _failure(self, error: DomainError, mutation: Mutation) -> tuple[str, dict[str, Any]]:
+        """The answer to a mutation its service refused."""
+        if isinstance(error, Conflict):
+            errors = {name: [error.message] for name in error.fields}
             return CONFLICT, {
                 "errors": self._render(errors),
-                "current": conflict.current,
-                "version": conflict.version,
+                "current": error.current,
+                "version": error.version,
             }
-        except NotFound as missing:
-            name = "entity_id" if missing.entity == mutation.entity else f"{missing.entity}_id"
+        if isinstance(error, NotFound):
+            name = "entity_id" if error.entity == mutation.entity else f"{error.entity}_id"
             return self._rejected({name: [NOT_FOUND]})
-        except IdInUse:
+        if isinstance(error, IdInUse):
             return self._rejected({"entity_id": [ID_IN_USE]})
-        except Forbidden as forbidden:
-            return self._rejected({"entity_id": [forbidden.message]})
-        return APPLIED, {"errors": {}, "current": None, "version": version}
+        if isinstance(error, Forbidden):
+            return self._rejected({"entity_id": [error.message]})
+        if isinstance(error, ValidationFailed):
+            return self._rejected(error.errors)
+        raise error
 
     async def _from_form(self, raw: Mapping[str, Any]) -> Mapping[str, Any]:
         """The mutation with the payload its ``form`` stands for (see ``forms.py``)."""
@@ -236,6 +320,35 @@ class SyncService:
         else:
             record = await TaskService(self.session, self.actor).update(mutation.entity_id, data)
         return int(record.version)
+
+
+def _applied(version: int) -> dict[str, Any]:
+    return {"errors": {}, "current": None, "version": version}
+
+
+def _runs(mutations: Sequence[Mapping[str, Any]]) -> Iterator[tuple[bool, list[Mapping[str, Any]]]]:
+    """The mutations in order, as runs: new visits that can go together (True), or one other.
+
+    A run of visits ends before a mutation or visit id it holds already, so that the repeat is
+    applied after the first one has been, as it would be one by one.
+    """
+    run: list[Mapping[str, Any]] = []
+    seen: set[uuid.UUID | None] = set()
+    for raw in mutations:
+        if raw.get("type") != "visit.create" or "form" in raw:
+            if run:
+                yield True, run
+                run, seen = [], set()
+            yield False, [raw]
+            continue
+        ids = {parse_uuid(raw["id"]), _maybe_uuid(raw.get("entity_id"))} - {None}
+        if ids & seen:
+            yield True, run
+            run, seen = [], set()
+        run.append(raw)
+        seen |= ids
+    if run:
+        yield True, run
 
 
 def read_mutation(raw: Mapping[str, Any]) -> Mutation:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, Table, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from server.accounts.models import Account
 from server.accounts.service import AccountService, account_id_of
@@ -18,22 +19,43 @@ from server.auth.scope import Actor, visible_accounts
 from server.contacts.models import Contact
 from server.db import utcnow
 from server.errors import Forbidden, NotFound, ValidationFailed
-from server.fields.validator import clean_custom_values
+from server.fields.service import effective_visit_form
+from server.fields.types import Spec
+from server.fields.validator import clean_custom_values, clean_values, load_specs
 from server.i18n import _l
 from server.paging import Page, clamp_limit, keyset_page
-from server.records import clean_input, find_for_create, id_for_create, insert_record
-from server.tasks.models import TaskKind
+from server.records import (
+    audit_created,
+    clean_input,
+    find_for_create,
+    id_for_create,
+    insert_record,
+    stamp_new,
+)
+from server.tasks.models import Task, TaskKind
 from server.tasks.service import TaskService
 from server.validation import BadValue, BadValues, Reader, parse_uuid
 from server.visits.models import Visit, VisitKind
 
 ENTITY = "visit"
+ACCOUNT = "account"  # what `AccountService.get` names in its `NotFound`
 # Follow-up task ids are derived from the visit id, so a replayed visit never makes two.
 FOLLOW_UP_NAMESPACE = uuid.UUID("6f0c6d1e-5a43-4d0e-9a7e-2f1b8c4d9e10")
 
 
 def follow_up_task_id(visit_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(FOLLOW_UP_NAMESPACE, str(visit_id))
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """What a batch of new visits is checked against, read once for all of them."""
+
+    taken: Collection[uuid.UUID]  # visit ids already in use
+    accounts: Mapping[uuid.UUID, Account]  # the accounts named that the actor may see
+    contacts: Mapping[uuid.UUID, Contact]  # the contacts named
+    specs: Mapping[str, Spec]  # every visit field definition by key
+    required: Collection[str]  # the keys the actor's visit form requires
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,24 +144,151 @@ class VisitService:
             return saved, False
         await self.accounts.touch_contact(account.id, visit.occurred_at)
         if visit.follow_up_at is not None:
-            await self._follow_up(visit, account)
+            await TaskService(self.session, self.actor).create(
+                self._follow_up(visit, account), visit_id=visit.id
+            )
         return visit, True
 
-    async def _follow_up(self, visit: Visit, account: Account) -> None:
+    async def create_many(
+        self, items: Sequence[Mapping[str, Any]]
+    ) -> list[Visit | ValidationFailed | NotFound | None]:
+        """Log new visits as `create` would log each, with a few queries for all of them.
+
+        Each item carries the new visit's ``id``; no two items may share one. The answer for
+        an item is its new visit, the error `create` would have raised for it, or None where
+        only `create` can tell (its id is in use already). The visits, their follow-up tasks
+        and their audit entries are added to the session and each account's last-contact time
+        moves once. The caller writes all this in a savepoint and, should that fail (a
+        concurrent create of the same id), undoes it and calls `create` for each item instead.
+        """
+        if not items:
+            return []
+        known = await self._known(items)
+        answers: list[Visit | ValidationFailed | NotFound | None] = []
+        tasks: list[Task] = []
+        latest: dict[uuid.UUID, datetime] = {}
+        for data in items:
+            try:
+                answer = await self._new(data, known, tasks)
+            except (ValidationFailed, NotFound) as error:
+                answers.append(error)
+                continue
+            answers.append(answer)
+            if answer is not None:
+                at = latest.get(answer.account_id)
+                latest[answer.account_id] = max(at or answer.occurred_at, answer.occurred_at)
+        await self.session.flush()  # the visits before the tasks that name them
+        for task in tasks:
+            self._add_new(task, "task")
+        await self._touch_contacts(latest, known.accounts)
+        return answers
+
+    async def _known(self, items: Sequence[Mapping[str, Any]]) -> _Known:
+        account_ids, contact_ids = set(), set()
+        for data in items:
+            account_ids.add(_maybe_uuid(data.get("account_id")))
+            contact_ids.add(_maybe_uuid(data.get("contact_id")))
+        taken = await self.session.scalars(
+            select(Visit.id).where(
+                Visit.id.in_({_maybe_uuid(data.get("id")) for data in items} - {None})
+            )
+        )
+        accounts = await self.session.scalars(
+            select(Account).where(
+                visible_accounts(self.actor),
+                Account.deleted_at.is_(None),
+                Account.id.in_(account_ids - {None}),
+            )
+        )
+        contacts = await self.session.scalars(
+            select(Contact).where(Contact.id.in_(contact_ids - {None}))
+        )
+        # The rules `clean_custom_values` reads for each visit, read once.
+        form = await effective_visit_form(self.session, self.actor.team_id)
+        return _Known(
+            taken=set(taken),
+            accounts={account.id: account for account in accounts},
+            contacts={contact.id: contact for contact in contacts},
+            specs=await load_specs(self.session, ENTITY),
+            required={item["key"] for item in form.items if item["required"]},
+        )
+
+    async def _new(self, data: Mapping[str, Any], known: _Known, tasks: list[Task]) -> Visit | None:
+        """The checks and the writes of `create`, against what is known of the batch; the
+        follow-up task, if any, is put into ``tasks``."""
+        visit_id = id_for_create(data)
+        if visit_id in known.taken:
+            return None
+        account = known.accounts.get(account_id_of(data))
+        if account is None:
+            raise NotFound(ACCOUNT)
+        values = await clean_input(
+            lambda: self._clean(data),
+            self._custom(data.get("fields"), known),
+            also=self._check_contact(data.get("contact_id"), account.id, known.contacts),
+        )
+        location = values.pop("location")
+        visit = Visit(id=visit_id, account_id=account.id, user_id=self.actor.user_id, **values)
+        if location is not None:
+            visit.location_lat, visit.location_lon, visit.location_accuracy = location
+        if visit.follow_up_at is not None:
+            service = TaskService(self.session, self.actor)
+            planned = service._clean(self._follow_up(visit, account), partial=False)
+            planned["assignee_id"] = self.actor.user_id
+            tasks.append(Task(id=follow_up_task_id(visit.id), visit_id=visit.id, **planned))
+        self._add_new(visit, ENTITY)
+        return visit
+
+    def _add_new(self, record: Visit | Task, entity: str) -> None:
+        """What `insert_record` writes for a new record, left to the next flush."""
+        stamp_new(self.actor, record)
+        self.session.add(record)
+        audit_created(self.session, self.actor, record, entity)
+
+    async def _custom(self, raw: Any, known: _Known) -> dict[str, Any]:
+        return clean_values(
+            known.specs,
+            raw,
+            current=None,
+            required=known.required,
+            time_zone=self.actor.time_zone,
+        )
+
+    async def _touch_contacts(
+        self, latest: Mapping[uuid.UUID, datetime], accounts: Mapping[uuid.UUID, Account]
+    ) -> None:
+        """`AccountService.touch_contact` for many accounts in one statement."""
+        if not latest:
+            return
+        table = cast(Table, Account.__table__)
+        at = bindparam("contact_at", type_=table.c.last_contact_at.type)
+        await self.session.execute(
+            update(table)
+            .where(
+                table.c.id == bindparam("account_id", type_=table.c.id.type),
+                or_(table.c.last_contact_at.is_(None), table.c.last_contact_at < at),
+            )
+            .values(last_contact_at=at),
+            [{"account_id": key, "contact_at": value} for key, value in latest.items()],
+        )
+        for key, value in latest.items():
+            account = accounts[key]
+            if account.last_contact_at is None or account.last_contact_at < value:
+                set_committed_value(account, "last_contact_at", value)
+
+    def _follow_up(self, visit: Visit, account: Account) -> dict[str, Any]:
+        """The input of the task a visit's follow-up date asks for."""
         title = visit.next_step or _l("Follow up: {name}", name=account.name).render(
             self.actor.locale
         )
-        await TaskService(self.session, self.actor).create(
-            {
-                "id": follow_up_task_id(visit.id),
-                "account_id": account.id,
-                "kind": TaskKind.TODO.value,
-                "title": title[:200],
-                "due_at": visit.follow_up_at,
-                "remind_at": visit.follow_up_at,
-            },
-            visit_id=visit.id,
-        )
+        return {
+            "id": follow_up_task_id(visit.id),
+            "account_id": account.id,
+            "kind": TaskKind.TODO.value,
+            "title": title[:200],
+            "due_at": visit.follow_up_at,
+            "remind_at": visit.follow_up_at,
+        }
 
     async def _can_see(self, visit: Visit) -> bool:
         found = await self.session.scalar(
@@ -149,15 +298,22 @@ class VisitService:
         )
         return found is not None
 
-    async def _check_contact(self, raw: Any, account_id: uuid.UUID) -> None:
-        """The contact, if one is named, must be one of this account's."""
-        try:
-            contact_id = parse_uuid(raw) if raw not in (None, "") else None
-        except BadValue:
-            return  # the reader names a malformed id
+    async def _check_contact(
+        self,
+        raw: Any,
+        account_id: uuid.UUID,
+        known: Mapping[uuid.UUID, Contact] | None = None,
+    ) -> None:
+        """The contact, if one is named, must be one of this account's (``known`` holds it
+        when it was read already)."""
+        contact_id = _maybe_uuid(raw)  # the reader names a malformed id
         if contact_id is None:
             return
-        contact = await self.session.get(Contact, contact_id)
+        contact = (
+            known.get(contact_id)
+            if known is not None
+            else await self.session.get(Contact, contact_id)
+        )
         if contact is None or contact.account_id != account_id or contact.deleted_at is not None:
             raise ValidationFailed({"contact_id": [_l("No such contact at this account.")]})
 
@@ -183,6 +339,16 @@ class VisitService:
                 {"follow_up_at": [_l("The follow-up must come after the visit.")]}
             )
         return values
+
+
+def _maybe_uuid(raw: Any) -> uuid.UUID | None:
+    """The id named by ``raw``; None when there is none or it is malformed."""
+    if raw in (None, ""):
+        return None
+    try:
+        return parse_uuid(raw)
+    except BadValue:
+        return None
 
 
 def _location(raw: Any) -> tuple[float, float, float | None] | None:
