@@ -1,6 +1,6 @@
 """Run the benchmark suite: every figure of bench/README.md, from one command.
 
-    python -m bench [--quick | --smoke] [--only pages,search,...] [--with-proposed-fixes]
+    python -m bench [--quick | --smoke] [--only pages,search,...]
 
 Writes the figures as JSON to ``bench/results/`` (or ``--out``) and prints them as the
 Markdown table that bench/README.md shows.
@@ -88,11 +88,6 @@ def _options() -> argparse.Namespace:
     parser.add_argument("--sqlite-only", action="store_true")
     parser.add_argument("--no-lighthouse", action="store_true")
     parser.add_argument(
-        "--with-proposed-fixes",
-        action="store_true",
-        help="run FieldCRM with the fix proposed in bench/patched.py (lazy-dummy-hash)",
-    )
-    parser.add_argument(
         "--search-accounts",
         action="append",
         default=[],
@@ -110,10 +105,7 @@ def _mode(options: argparse.Namespace) -> Mode:
     if options.no_lighthouse:
         mode = replace(mode, lighthouse=False)
     sizes = tuple((b, int(n)) for b, n in (s.split("=") for s in options.search_accounts))
-    mode = replace(mode, search_sizes=sizes)
-    if options.with_proposed_fixes:
-        mode = replace(mode, patches=(*mode.patches, "lazy-dummy-hash"))
-    return mode
+    return replace(mode, search_sizes=sizes)
 
 
 def _run_each(mode: Mode, names: list[str], options: argparse.Namespace) -> Iterator[Any]:
@@ -140,11 +132,7 @@ def main() -> None:
         "started": started.isoformat(timespec="seconds"),
         "machine": machine(options.postgres, mode.backends),
     }
-    suffix = "-fixes" if options.with_proposed_fixes else ""
-    out = (
-        options.out
-        or ROOT / "bench" / "results" / f"{started:%Y%m%dT%H%M%SZ}-{mode.name}{suffix}.json"
-    )
+    out = options.out or ROOT / "bench" / "results" / f"{started:%Y%m%dT%H%M%SZ}-{mode.name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     for name, figures in _run_each(mode, names, options):
         results[name] = figures  # written after each benchmark: a failure keeps the rest

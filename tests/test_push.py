@@ -187,14 +187,19 @@ async def test_the_guard_lets_named_hosts_through_only() -> None:
     await guard.check("https://8.8.8.8/push/a", frozenset())  # a public address
 
 
-async def test_a_stored_endpoint_that_turned_private_is_never_sent_to(
-    rep: Person, push: PushService, database: Database, settings: Settings
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"endpoint": "https://10.0.0.8/push/inside"},  # the stored endpoint turned private
+        {"auth": "AAAA"},  # an auth secret of 3 bytes, not 16
+    ],
+)
+async def test_a_stored_subscription_that_turned_bad_is_refused_never_sent(
+    rep: Person, push: PushService, database: Database, settings: Settings, broken: dict[str, str]
 ) -> None:
     device = await subscribe(rep, push)
     async with database.writing() as session:
-        await session.execute(
-            update(PushSubscription).values(endpoint="https://10.0.0.8/push/inside")
-        )
+        await session.execute(update(PushSubscription).values(**broken))
     at = soon()
     await make_task(rep, title="見積の件", due_at=at, remind_at=at)
     await worker_pass(database, settings, at)

@@ -1,7 +1,8 @@
 """One Web Push message on the wire: encrypted for its device, signed for its push service.
 
-- The body is encrypted for each message on its own (RFC 8291, ``aes128gcm``, through
-  ``http_ece``): a fresh ECDH key pair and salt every time, as the RFC asks.
+- The body is encrypted for each message on its own (RFC 8291, ``aes128gcm``, by pywebpush's
+  `WebPusher`, kept per device with its keys decoded): a fresh ECDH key pair and salt every
+  time, as the RFC asks.
 - The VAPID authorisation (RFC 8292) is a JWT for the push service's origin, not for one
   message. It is signed once per origin and reused for `TOKEN_REUSE`, as busy senders do,
   rather than one ES256 signature per message. Each token expires `TOKEN_LIFETIME` after it
@@ -20,9 +21,9 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import aiohttp
-import http_ece
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid01
+from pywebpush import WebPusher
 from yarl import URL
 
 from server.push import guard
@@ -35,6 +36,8 @@ TOKENS_KEPT = 1000
 KEEPALIVE_SECONDS = 60.0
 # The longest a push service may take to answer one message.
 TIMEOUT = aiohttp.ClientTimeout(total=10.0)
+# RFC 8291: the subscription's authentication secret.
+AUTH_SECRET_BYTES = 16
 
 
 def b64decode(text: str) -> bytes:
@@ -43,12 +46,11 @@ def b64decode(text: str) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Device:
-    """A subscription as a send needs it: where to, the origin to sign for, its keys."""
+    """A subscription as a send needs it: where to, the origin to sign for, its encrypter."""
 
     endpoint: URL
     origin: str
-    receiver: ec.EllipticCurvePublicKey
-    auth: bytes
+    pusher: WebPusher
 
     @classmethod
     def of(cls, endpoint: str, p256dh: str, auth: str, allow_hosts: frozenset[str]) -> Device:
@@ -56,25 +58,21 @@ class Device:
         ``ValueError`` for keys that are not a browser's."""
         guard.parse(endpoint, allow_hosts)
         parts = urlsplit(endpoint)
-        receiver = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b64decode(p256dh))
+        # A browser's key is a P-256 point and its secret 16 bytes; pywebpush checks neither.
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b64decode(p256dh))
+        if len(b64decode(auth)) != AUTH_SECRET_BYTES:
+            raise ValueError(f"the auth secret is not {AUTH_SECRET_BYTES} bytes")
+        pusher = WebPusher({"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}})
         return cls(
             endpoint=URL(endpoint, encoded=True),
             origin=f"{parts.scheme}://{parts.netloc}",
-            receiver=receiver,
-            auth=b64decode(auth),
+            pusher=pusher,
         )
 
 
 def encrypt(payload: bytes, device: Device) -> bytes:
     """``payload`` as an ``aes128gcm`` body only ``device`` can read (one key pair each)."""
-    sender = ec.generate_private_key(ec.SECP256R1())
-    body: bytes = http_ece.encrypt(
-        payload,
-        private_key=sender,
-        dh=device.receiver,
-        auth_secret=device.auth,
-        version="aes128gcm",
-    )
+    body: bytes = device.pusher.encode(payload, content_encoding="aes128gcm")["body"]
     return body
 
 
