@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import random
 import shutil
+import uuid
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql, sqlite
 
+from server.accounts import search as search_module
 from server.accounts.search import rarest_grams, search
 from server.accounts.service import AccountService
 from server.auth.scope import Actor
@@ -97,13 +100,48 @@ async def test_a_long_query_looks_up_its_rarest_bigrams_and_finds_only_true_matc
     scattered = await create_account(rep, name="一", reading="ンイ イチ ケン", kind="person")
     async with database.session() as session:
         rarest = await rarest_grams(session, "とうけんいち")
-    assert sorted(rarest) == ["いち", "んい"]
+    assert sorted(rarest) == [("いち", 2), ("んい", 2)]
     assert await _found(rep, "とうけんいち") == [wanted["id"]]
     assert await _found(rep, "トウケン") == sorted(
         [wanted["id"], near["id"]],
         key=lambda i: {wanted["id"]: "さとう", near["id"]: "かとう"}[i],
     )
     assert scattered["id"] not in await _found(rep, "けんいち")
+
+
+@pytest.mark.parametrize("intersect_ratio", [0, 10], ids=["probe", "intersect"])
+async def test_past_the_count_cap_bigrams_are_estimated_from_a_slice_of_the_ids(
+    rep: Person, database: Database, monkeypatch: pytest.MonkeyPatch, intersect_ratio: int
+) -> None:
+    # With a cap of 2 every bigram of 「とうけんいち」 here is past it; ids below the sample edge
+    # are what the estimate sees: 「とう」 and 「うけ」 in four, 「けん」 in three, 「いち」 and
+    # 「んい」 in one each (their second holder lies outside the slice).
+    monkeypatch.setattr(search_module, "GRAM_COUNT_CAP", 2)
+    monkeypatch.setattr(search_module, "INTERSECT_RATIO", intersect_ratio)
+    rng = random.Random(7)  # noqa: S311 - ids for a test, not secrets
+
+    def sampled_id() -> str:
+        return str(uuid.UUID(int=rng.getrandbits(120)))  # below the edge, 2**121
+
+    wanted = await create_account(
+        rep, id=sampled_id(), name="佐藤 健一", reading="サトウ ケンイチ", kind="person"
+    )
+    for n in range(3):
+        await create_account(rep, id=sampled_id(), name=f"東経{n}", reading="トウケイ")
+    for n in range(2):
+        await create_account(rep, id=sampled_id(), name=f"健二{n}", reading="ケンジ")
+    shinichi = await create_account(
+        rep, id=str(uuid.UUID(int=1 << 127)), name="真一", reading="シンイチ"
+    )
+    async with database.session() as session:
+        rarest = await search_module.rarest_grams(session, "とうけんいち")
+    assert rarest == [("いち", 128), ("んい", 128)]
+    assert await _found(rep, "とうけんいち") == [wanted["id"]]
+    assert await _found(rep, "けんいち") == [wanted["id"]]
+    assert await _found(rep, "んいち") == sorted(
+        [wanted["id"], shinichi["id"]],
+        key=lambda i: {wanted["id"]: "さとう", shinichi["id"]: "しんいち"}[i],
+    )
 
 
 async def test_exact_and_prefix_matches_on_the_reading_come_first(rep: Person) -> None:
@@ -219,3 +257,12 @@ async def test_a_two_character_search_is_answered_from_an_index(
             await session.execute(text("SET LOCAL enable_seqscan = off"))
             plan = "\n".join(row[0] for row in await session.execute(text(f"EXPLAIN {sql}")))
             assert "pk_account_grams" in plan, plan
+
+
+async def test_postgresql_connections_do_not_jit_compile(database: Database) -> None:
+    # A broad search's estimate runs high enough for PostgreSQL to JIT compile it, which took
+    # longer than the search itself (see server/db.py).
+    if database.is_sqlite:
+        pytest.skip("PostgreSQL's setting")
+    async with database.session() as session:
+        assert await session.scalar(text("SHOW jit")) == "off"

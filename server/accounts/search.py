@@ -5,8 +5,9 @@ Every account keeps a folded search key (name, reading, e-mail, its contacts' na
 
 - ``account_grams``: each distinct two-character piece (bigram) of every line of the key, plus
   each line's last character followed by a space. A query of two or more characters looks up
-  the two of its bigrams held by the fewest accounts (counted up to a cap first, cheaply, off
-  the same index), keeps the accounts holding both, then confirms the exact substring on those
+  the two of its bigrams held by the fewest accounts (counted up to a cap, and past it
+  estimated from a fixed slice of the ids, both cheaply off the same index), keeps the
+  accounts holding both, then confirms the exact substring on those
   few; a one-character query is a range scan of the bigrams starting with it. Short
   Japanese queries (田中, やま, 髙) are the common case and are served without a table scan,
   which neither FTS5's trigram tokenizer nor pg_trgm can do below three characters.
@@ -26,12 +27,14 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     Select,
     and_,
     case,
     delete,
     func,
     insert,
+    intersect,
     literal,
     or_,
     select,
@@ -107,27 +110,55 @@ async def reindex(
         await session.execute(insert(AccountPhone), digits)
 
 
-# Choosing which bigrams to look up counts each one's accounts, but no further than this: past
-# it a bigram is common enough that which of two common ones drives the lookup matters little.
+# Choosing which bigrams to look up counts each one's accounts up to this cap. A bigram held by
+# more is estimated from the share of its accounts whose ids fall in the first 1/SAMPLE_SCALE
+# of the id space: ids are random (uuid4), so that share is a fair sample, and it is one short
+# range of the same index whatever the bigram's size.
 GRAM_COUNT_CAP = 2_000
+SAMPLE_SCALE = 128
+SAMPLE_EDGE = uuid.UUID(int=(1 << 128) // SAMPLE_SCALE)
 # The lookup intersects this many bigrams; the substring check on the survivors does the rest.
 GRAMS_LOOKED_UP = 2
 
 
-async def rarest_grams(session: AsyncSession, text: str) -> list[str]:
-    """The bigrams of ``text`` to look up: those held by the fewest accounts, rarest first."""
+# Two bigram lists of like size (the commoner at most this many times the rarer) are read in
+# index order and intersected; past it, each account of the rarer probes the index for the
+# other. A probe is a random B-tree lookup, some ten times the cost of reading the next entry.
+INTERSECT_RATIO = 10
+
+
+async def rarest_grams(session: AsyncSession, text: str) -> list[tuple[str, int]]:
+    """The bigrams of ``text`` to look up, rarest first, each with its (estimated) accounts.
+
+    One round trip: for each bigram, its accounts counted up to the cap and those in the
+    sample slice of the ids.
+    """
     grams = sorted({text[i : i + 2] for i in range(len(text) - 1)})
-    counts = {}
+    counts = []
     for gram in grams:
-        capped = select(AccountGram.account_id).where(AccountGram.gram == gram)
-        held = await session.scalar(
-            select(func.count()).select_from(capped.limit(GRAM_COUNT_CAP).subquery())
+        capped = (
+            select(AccountGram.account_id).where(AccountGram.gram == gram).limit(GRAM_COUNT_CAP)
         )
-        counts[gram] = held or 0
-    return sorted(grams, key=lambda gram: counts[gram])[:GRAMS_LOOKED_UP]
+        counts.append(select(func.count()).select_from(capped.subquery()).scalar_subquery())
+        sampled = select(func.count()).where(
+            AccountGram.gram == gram, AccountGram.account_id < SAMPLE_EDGE
+        )
+        counts.append(sampled.scalar_subquery())
+    row = (await session.execute(select(*counts))).one()
+    held = {}
+    for n, gram in enumerate(grams):
+        capped_count, sampled_count = row[2 * n], row[2 * n + 1]
+        held[gram] = (
+            capped_count
+            if capped_count < GRAM_COUNT_CAP
+            else max(GRAM_COUNT_CAP, sampled_count * SAMPLE_SCALE)
+        )
+    return sorted(held.items(), key=lambda item: item[1])[:GRAMS_LOOKED_UP]
 
 
-def _text_matches(text: str, grams: Iterable[str] | None) -> Select[Any]:
+def _text_matches(
+    text: str, grams: list[tuple[str, int]] | None
+) -> Select[Any] | CompoundSelect[Any]:
     """Ids of accounts whose key may hold ``text``, found through the bigram index.
 
     For two or more characters: the accounts holding every one of ``grams`` (by default all of
@@ -138,16 +169,21 @@ def _text_matches(text: str, grams: Iterable[str] | None) -> Select[Any]:
         return select(AccountGram.account_id).where(
             AccountGram.gram >= text, AccountGram.gram < text + TOP
         )
-    wanted = sorted(set(grams or (text[i : i + 2] for i in range(len(text) - 1))))
-    if len(wanted) == GRAMS_LOOKED_UP and grams is not None:
-        # Drive from the rarer bigram (listed first) and probe the primary key for the other.
+    if grams is not None and len(grams) == GRAMS_LOOKED_UP:
+        (rare, rare_held), (common, common_held) = grams
+        if common_held <= INTERSECT_RATIO * rare_held:
+            return intersect(
+                select(AccountGram.account_id).where(AccountGram.gram == rare),
+                select(AccountGram.account_id).where(AccountGram.gram == common),
+            )
+        # Drive from the rarer bigram and probe the index for the other.
         driver, other = aliased(AccountGram), aliased(AccountGram)
-        rare, common = list(grams)[:GRAMS_LOOKED_UP]
         return (
             select(driver.account_id)
             .join(other, and_(other.gram == common, other.account_id == driver.account_id))
             .where(driver.gram == rare)
         )
+    wanted = sorted({text[i : i + 2] for i in range(len(text) - 1)})
     if len(wanted) == 1:
         return select(AccountGram.account_id).where(AccountGram.gram == wanted[0])
     return (
@@ -182,7 +218,7 @@ async def search(session: AsyncSession, q: str, visible: Select[Account]) -> Sel
     """``visible`` narrowed to accounts matching ``q``, best matches first (see `matching`).
 
     For a text of three or more characters, first asks the index which of its bigrams are
-    rarest, so the lookup reads the shortest lists and probes the index for the other.
+    rarest, so the lookup reads the shortest lists.
     """
     text, digits = parse_query(q)
     grams = None
@@ -191,12 +227,14 @@ async def search(session: AsyncSession, q: str, visible: Select[Account]) -> Sel
     return matching(q, visible, grams)
 
 
-def matching(q: str, visible: Select[Account], grams: list[str] | None = None) -> Select[Account]:
+def matching(
+    q: str, visible: Select[Account], grams: list[tuple[str, int]] | None = None
+) -> Select[Account]:
     """``visible`` narrowed to accounts matching ``q``, best matches first.
 
     Exact and prefix matches on reading or name (or an exact phone number) come first, then
-    the rest by reading and name. ``grams`` are the bigrams to look a text up by (default:
-    all of them).
+    the rest by reading and name. ``grams`` are the bigrams to look a text up by, with their
+    accounts (`rarest_grams`; default: all of them).
     """
     text, digits = parse_query(q)
     if digits is None and (number := parse_phone(q)) is not None:
