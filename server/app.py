@@ -24,7 +24,7 @@ from litestar.template import TemplateConfig
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server import __version__, worker
+from server import __version__, heap, worker
 from server.accounts import pages as account_pages
 from server.accounts.briefing import RecentViews
 from server.accounts.routes import api as accounts_api
@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         task = (
             asyncio.create_task(worker.run(database, settings, stop)) if settings.worker else None
         )
+        heap.settle()
         try:
             yield
         finally:

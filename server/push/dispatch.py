@@ -14,7 +14,6 @@ so it replaces the first on the phone.
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import logging
 import secrets
@@ -31,6 +30,7 @@ from py_vapid import Vapid01
 from sqlalchemy import ColumnElement, Row, Table, and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server import heap
 from server.accounts.models import Account
 from server.auth.models import User
 from server.db import Database, utcnow
@@ -117,25 +117,11 @@ def _device(
         return None, f"not a browser key: {bad}"[:500]
 
 
-_frozen = False
-
-
-def _freeze_long_lived() -> None:
-    """Put what the process holds by now (modules, mappers, cached SQL) out of the collector's
-    way, once: a busy pass makes many short-lived objects, and each full collection would
-    walk the whole heap again (a tenth of a pass's time without this)."""
-    global _frozen  # noqa: PLW0603 - once per process
-    if not _frozen:
-        _frozen = True
-        gc.collect()
-        gc.freeze()
-
-
 class Dispatcher:
     """Sends due deliveries; one per worker process, reused pass after pass."""
 
     def __init__(self, database: Database, settings: Settings, vapid: Vapid01) -> None:
-        _freeze_long_lived()
+        heap.settle()
         self.database = database
         self.settings = settings
         self.vapid = vapid
