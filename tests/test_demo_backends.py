@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from server.accounts.models import Account, AccountGram, AccountPhone
 from server.db import Database
@@ -62,3 +62,37 @@ async def test_demo_rows_are_the_same_on_sqlite_and_postgresql(
     assert len(on_sqlite["accounts"]) == 40
     assert on_postgresql == on_sqlite
     assert on_postgresql["accounts"][0].tags  # JSON values arrive as lists, not as text
+
+
+async def _planned_tables(database: Database) -> set[str]:
+    """The search tables the planner has statistics for (and, on PostgreSQL, has vacuumed)."""
+    async with database.session() as session:
+        if database.is_sqlite:
+            return set(await session.scalars(text("SELECT tbl FROM sqlite_stat1")))
+        return set(
+            await session.scalars(
+                text(
+                    "SELECT relname FROM pg_stat_user_tables WHERE schemaname = current_schema()"
+                    " AND last_vacuum IS NOT NULL AND last_analyze IS NOT NULL"
+                )
+            )
+        )
+
+
+async def test_the_planner_knows_the_seeded_tables_on_both_databases(
+    sqlite_template: Path, pg_schema_url: str, tmp_path: Path
+) -> None:
+    # Without statistics PostgreSQL plans a fresh table as if it were empty, and until a vacuum
+    # marks its pages all-visible no bigram lookup can be an index-only scan.
+    path = tmp_path / "demo.db"
+    shutil.copyfile(sqlite_template, path)
+    await truncate_all(pg_schema_url)
+    search_tables = {"accounts", "account_grams", "account_phones"}
+    for url in (f"sqlite+aiosqlite:///{path}", pg_schema_url):
+        database = Database(url)
+        try:
+            await seed_demo(database, SETTINGS, accounts=10, seed=3, today=TODAY)
+            assert search_tables <= await _planned_tables(database), url
+        finally:
+            await database.dispose()
+    await truncate_all(pg_schema_url)

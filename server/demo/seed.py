@@ -147,14 +147,20 @@ async def seed_demo(
 
 
 async def _analyze(database: Database) -> None:
-    """Planner statistics for the loaded tables.
+    """Planner statistics for the loaded tables, and on PostgreSQL their visibility map.
 
-    Until autovacuum gets to them PostgreSQL plans as if the tables were nearly empty: on
-    100,000 fresh accounts a phone lookup hashed every account instead of probing for its few.
+    Until autovacuum gets to them PostgreSQL plans as if the tables were nearly empty (on
+    100,000 fresh accounts a phone lookup hashed every account instead of probing for its
+    few), and reads the table beside every index entry, as no page is known to be all-visible
+    yet: a search's bigram lookup cannot be an index-only scan.
     """
+    if not database.is_sqlite:
+        async with database.engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.exec_driver_sql("VACUUM (ANALYZE)")  # not inside a transaction
+        return
     async with database.writing() as session:
-        if database.is_sqlite:
-            await session.execute(text("PRAGMA analysis_limit = 1000"))  # sampled, quick
+        await session.execute(text("PRAGMA analysis_limit = 1000"))  # sampled, quick
         await session.execute(text("ANALYZE"))
 
 
