@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select, text
 
 from server.accounts.models import Account, AccountGram, AccountPhone
@@ -48,16 +50,24 @@ async def _seeded(url: str) -> dict[str, Any]:
         await database.dispose()
 
 
-async def test_demo_rows_are_the_same_on_sqlite_and_postgresql(
+@pytest.fixture
+async def empty_databases(
     sqlite_template: Path, pg_schema_url: str, tmp_path: Path
-) -> None:
+) -> AsyncIterator[tuple[str, str]]:
+    """An empty SQLite file and an emptied PostgreSQL schema to seed (emptied again after)."""
     path = tmp_path / "demo.db"
     shutil.copyfile(sqlite_template, path)
     await truncate_all(pg_schema_url)
-
-    on_sqlite = await _seeded(f"sqlite+aiosqlite:///{path}")
-    on_postgresql = await _seeded(pg_schema_url)
+    yield f"sqlite+aiosqlite:///{path}", pg_schema_url
     await truncate_all(pg_schema_url)
+
+
+async def test_demo_rows_are_the_same_on_sqlite_and_postgresql(
+    empty_databases: tuple[str, str],
+) -> None:
+    sqlite_url, pg_url = empty_databases
+    on_sqlite = await _seeded(sqlite_url)
+    on_postgresql = await _seeded(pg_url)
 
     assert len(on_sqlite["accounts"]) == 40
     assert on_postgresql == on_sqlite
@@ -80,19 +90,15 @@ async def _planned_tables(database: Database) -> set[str]:
 
 
 async def test_the_planner_knows_the_seeded_tables_on_both_databases(
-    sqlite_template: Path, pg_schema_url: str, tmp_path: Path
+    empty_databases: tuple[str, str],
 ) -> None:
     # Without statistics PostgreSQL plans a fresh table as if it were empty, and until a vacuum
     # marks its pages all-visible no bigram lookup can be an index-only scan.
-    path = tmp_path / "demo.db"
-    shutil.copyfile(sqlite_template, path)
-    await truncate_all(pg_schema_url)
     search_tables = {"accounts", "account_grams", "account_phones"}
-    for url in (f"sqlite+aiosqlite:///{path}", pg_schema_url):
+    for url in empty_databases:
         database = Database(url)
         try:
             await seed_demo(database, SETTINGS, accounts=10, seed=3, today=TODAY)
             assert search_tables <= await _planned_tables(database), url
         finally:
             await database.dispose()
-    await truncate_all(pg_schema_url)

@@ -80,6 +80,11 @@ def grams_of(key: str) -> set[str]:
     return grams
 
 
+def bigrams_of(text: str) -> list[str]:
+    """The distinct bigrams of a folded query text, in order."""
+    return sorted({text[i : i + 2] for i in range(len(text) - 1)})
+
+
 def phone_digits_of(phones: Iterable[str | None]) -> set[str]:
     """The digit spellings (international and national) of every phone."""
     return {digits for phone in phones if phone for digits in phone_search_keys(phone)}
@@ -133,7 +138,7 @@ async def rarest_grams(session: AsyncSession, text: str) -> list[tuple[str, int]
     One round trip: for each bigram, its accounts counted up to the cap and those in the
     sample slice of the ids.
     """
-    grams = sorted({text[i : i + 2] for i in range(len(text) - 1)})
+    grams = bigrams_of(text)
     counts = []
     for gram in grams:
         capped = (
@@ -145,15 +150,11 @@ async def rarest_grams(session: AsyncSession, text: str) -> list[tuple[str, int]
         )
         counts.append(sampled.scalar_subquery())
     row = (await session.execute(select(*counts))).one()
-    held = {}
-    for n, gram in enumerate(grams):
-        capped_count, sampled_count = row[2 * n], row[2 * n + 1]
-        held[gram] = (
-            capped_count
-            if capped_count < GRAM_COUNT_CAP
-            else max(GRAM_COUNT_CAP, sampled_count * SAMPLE_SCALE)
-        )
-    return sorted(held.items(), key=lambda item: item[1])[:GRAMS_LOOKED_UP]
+    held = [
+        (gram, capped if capped < GRAM_COUNT_CAP else max(GRAM_COUNT_CAP, sampled * SAMPLE_SCALE))
+        for gram, capped, sampled in zip(grams, row[::2], row[1::2], strict=True)
+    ]
+    return sorted(held, key=lambda item: item[1])[:GRAMS_LOOKED_UP]
 
 
 def _text_matches(
@@ -183,7 +184,7 @@ def _text_matches(
             .join(other, and_(other.gram == common, other.account_id == driver.account_id))
             .where(driver.gram == rare)
         )
-    wanted = sorted({text[i : i + 2] for i in range(len(text) - 1)})
+    wanted = bigrams_of(text)
     if len(wanted) == 1:
         return select(AccountGram.account_id).where(AccountGram.gram == wanted[0])
     return (

@@ -27,6 +27,7 @@ from pywebpush import WebPusher
 from yarl import URL
 
 from server.push import guard
+from server.push.service import AUTH_BYTES
 
 TOKEN_LIFETIME_SECONDS = 12 * 60 * 60
 TOKEN_REUSE_SECONDS = 10 * 60
@@ -36,8 +37,6 @@ TOKENS_KEPT = 1000
 KEEPALIVE_SECONDS = 60.0
 # The longest a push service may take to answer one message.
 TIMEOUT = aiohttp.ClientTimeout(total=10.0)
-# RFC 8291: the subscription's authentication secret.
-AUTH_SECRET_BYTES = 16
 
 
 def b64decode(text: str) -> bytes:
@@ -60,8 +59,8 @@ class Device:
         parts = urlsplit(endpoint)
         # A browser's key is a P-256 point and its secret 16 bytes; pywebpush checks neither.
         ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b64decode(p256dh))
-        if len(b64decode(auth)) != AUTH_SECRET_BYTES:
-            raise ValueError(f"the auth secret is not {AUTH_SECRET_BYTES} bytes")
+        if len(b64decode(auth)) != AUTH_BYTES:
+            raise ValueError(f"the auth secret is not {AUTH_BYTES} bytes")
         pusher = WebPusher({"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}})
         return cls(
             endpoint=URL(endpoint, encoded=True),
