@@ -6,7 +6,8 @@
 //   constraint attributes the server renders), the form is stored as a mutation in the outbox
 //   (pwa/js/outbox.js) and shown at once as "waiting to sync" with the server's <template>s.
 // - The outbox is sent on start, when the network returns, on the `sync` event and from the
-//   "Sync now" button; refused and conflicting changes wait on /outbox for the rep.
+//   "Sync now" button; refused and conflicting changes, and those the server kept failing on,
+//   wait on /outbox for the rep.
 // - Offline, search looks through the accounts kept on the phone.
 // Loaded with `defer` on every page, after htmx, outbox.js and fold.js.
 
@@ -280,6 +281,7 @@
     for (const [field, messages] of Object.entries(entry.errors || {})) {
       errors.append(Object.assign(document.createElement("li"), { textContent: `${field}: ${messages.join(" ")}` }));
     }
+    errors.hidden = errors.children.length === 0;
     const edit = item.querySelector('[data-slot="edit"]');
     const resolve = item.querySelector('[data-slot="resolve"]');
     if (entry.status === "conflict") {
@@ -292,6 +294,12 @@
       const url = new URL(entry.url, location.href);
       url.searchParams.set("outbox", entry.id);
       edit.href = url.pathname + url.search;
+    }
+    if (entry.status === "failed") {
+      const retry = item.querySelector('[data-slot="retry"]');
+      item.querySelector('[data-slot="failed"]').hidden = false;
+      retry.hidden = false;
+      retry.addEventListener("click", () => sendAgain(entry));
     }
     item.querySelector('[data-slot="discard"]').addEventListener("click", async () => {
       if (confirm(item.querySelector('[data-slot="discard"]').textContent + "?")) {
@@ -325,11 +333,17 @@
     const keptFields = Object.keys(entry.form || {}).filter((n) => !(n in entry.errors) && !["original", "version", "csrf_token"].includes(n));
     for (const name of keptFields) form[name] = entry.form[name];
     form.original = [JSON.stringify(JSON.parse(entry.form.original?.[0] || "{}"))];
-    const { seq, id, status, errors, current, version, ...rest } = entry;
+    const { seq, id, status, errors, current, version, attempts, last_error, ...rest } = entry;
     if (Object.keys(form).length > 1) {
       await Outbox.enqueue(user, { ...rest, form, base_version: version });
     }
     await Outbox.remove(seq);
+    await sync();
+  }
+
+  // A change the server failed on goes back in the queue, in its place, with its tries anew.
+  async function sendAgain(entry) {
+    await Outbox.update({ ...entry, status: "queued", attempts: 0 });
     await sync();
   }
 

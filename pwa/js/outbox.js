@@ -6,22 +6,26 @@
 //
 // Stores (database "fieldcrm", version DB_VERSION):
 //   outbox   {id, format, user_id, type, entity_id, base_version, payload, form, client_time,
-//             queued_at, url, label, account_id, status: "queued"|"rejected"|"conflict",
-//             errors, current, version}; ordered by `seq` (first in, first out)
+//             queued_at, url, label, account_id,
+//             status: "queued"|"rejected"|"conflict"|"failed", errors, current, version,
+//             attempts, last_error}; ordered by `seq` (first in, first out)
 //   accounts {key: "<user>:<account id>", user, ...the briefcase item without its page}
 //   meta     {key, value}: the device id, each user's briefcase sequence and epoch, backoff
 //
 // The outbox format is versioned (`format`): a newer script reads older entries and never
-// drops one it does not understand.
+// drops one it does not understand. Format 2 added `attempts` and `last_error` (an entry
+// without them has not failed yet) and the status "failed".
 
 (function (scope) {
   "use strict";
 
   const DB_NAME = "fieldcrm";
   const DB_VERSION = 1;
-  const FORMAT = 1;
+  const FORMAT = 2;
   const BATCH = 50;
   const MAX_BACKOFF_MS = 5 * 60 * 1000;
+  // An entry the server failed on this many times, sent on its own, waits for the rep.
+  const MAX_SERVER_FAILURES = 3;
 
   let opening = null;
 
@@ -142,42 +146,74 @@
     };
   }
 
-  // Send the user's queued entries, oldest first. A network failure or a server error stops
-  // the run and leaves the entries queued (with a back-off); 401 means "log in again".
+  // What became of a batch: "sent" (a result for each entry, by id), "login" (401/403),
+  // "later" (no network, or throttled: nothing against the entries) or "failed" (the server
+  // took none of it: an error status, or an answer without a result for every entry).
+  async function post(device, batch) {
+    let response;
+    try {
+      response = await fetch("/api/sync", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ device_id: device, mutations: batch.map(wire) }),
+      });
+    } catch {
+      return { state: "later" };
+    }
+    if (response.status === 401 || response.status === 403) return { state: "login" };
+    if (response.status === 429) return { state: "later" };
+    const results = response.ok ? (await response.json().catch(() => null))?.results : null;
+    const byId = new Map(Array.isArray(results) ? results.map((r) => [r?.id, r]) : []);
+    if (!batch.every((entry) => byId.get(entry.id)?.status)) {
+      return { state: "failed", error: response.ok ? "unreadable answer" : `HTTP ${response.status}` };
+    }
+    return { state: "sent", byId };
+  }
+
+  // Count a server failure against an entry sent on its own; true once it waits for the rep.
+  async function failedOn(entry, error) {
+    const attempts = (entry.attempts ?? 0) + 1;
+    const status = attempts >= MAX_SERVER_FAILURES ? "failed" : "queued";
+    await update({ ...entry, attempts, last_error: error, status });
+    return status === "failed";
+  }
+
+  // Send the user's queued entries, oldest first, in batches. A network failure stops the run
+  // and leaves the entries queued (with a back-off); 401 means "log in again". When the server
+  // fails on a batch, entries go one at a time: the one it fails on alone is counted, and
+  // after MAX_SERVER_FAILURES it waits for the rep as "failed" while the rest are sent.
   async function replayNow(user, { force = false } = {}) {
     const backoff = (await getMeta(`backoff:${user}`)) || { until: 0, delay: 0 };
     if (!force && Date.now() < backoff.until) return { state: "waiting", until: backoff.until };
     const device = await deviceId();
     let sent = 0;
+    let alone = false;
     for (;;) {
-      const queued = (await entries(user)).filter((e) => e.status === "queued").slice(0, BATCH);
-      if (queued.length === 0) break;
-      let response;
-      try {
-        response = await fetch("/api/sync", {
-          method: "POST",
-          credentials: "same-origin",
-          headers: { "Content-Type": "application/json", Accept: "application/json" },
-          body: JSON.stringify({ device_id: device, mutations: queued.map(wire) }),
-        });
-      } catch {
-        response = null;
-      }
-      if (response?.status === 401 || response?.status === 403) {
+      const batch = (await entries(user)).filter((e) => e.status === "queued").slice(0, alone ? 1 : BATCH);
+      if (batch.length === 0) break;
+      const answer = await post(device, batch);
+      if (answer.state === "login") {
         await setMeta(`login:${user}`, true);
         return { state: "login", sent };
       }
-      if (!response?.ok) {
+      if (answer.state === "failed") {
+        if (batch.length > 1) {
+          alone = true; // find the entry it fails on
+          continue;
+        }
+        if (await failedOn(batch[0], answer.error)) {
+          alone = false; // set aside for the rep: on with the rest
+          continue;
+        }
+      }
+      if (answer.state !== "sent") {
         const delay = Math.min(Math.max(backoff.delay * 2, 2000), MAX_BACKOFF_MS);
         await setMeta(`backoff:${user}`, { until: Date.now() + delay, delay });
         return { state: "failed", sent };
       }
-      const { results } = await response.json();
-      const byId = new Map(results.map((r) => [r.id, r]));
-      for (const entry of queued) {
-        const result = byId.get(entry.id);
-        if (!result) continue;
-        const kept = settle(entry, result);
+      for (const entry of batch) {
+        const kept = settle(entry, answer.byId.get(entry.id));
         if (kept) await update(kept);
         else await remove(entry.seq);
         sent += 1;
