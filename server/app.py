@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from litestar import Litestar, MediaType, Response, get
+from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
@@ -18,10 +18,11 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.routes import HTTPRoute
 from litestar.template import TemplateConfig
 from sqlalchemy import text
+from sqlalchemy.exc import DataError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import __version__, heap, worker
@@ -51,7 +52,9 @@ from server.tasks.routes import api as tasks_api
 from server.visits import pages as visit_pages
 from server.visits.routes import api as visits_api
 from server.web import errors
+from server.web.api import check_json_body
 from server.web.deps import provide_actor, provide_db, provide_settings, provide_user
+from server.web.openapi import OpenAPIDocument
 from server.web.static import static_router
 from server.web.templating import make_environment
 
@@ -69,6 +72,8 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
+# A record, a page form or an API body is a few kilobytes; routes that take more say so (sync).
+MAX_REQUEST_BYTES = 1024 * 1024
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
@@ -88,10 +93,30 @@ async def healthz(db: NamedDependency[AsyncSession]) -> Response[dict[str, str]]
     return Response({"status": "ok"}, media_type=MediaType.JSON)
 
 
+async def _check_request(request: Request[Any, Any, Any]) -> None:
+    """Before any handler: the origin of a state change, and how deep a JSON body nests."""
+    await check_request_origin(request)
+    await check_json_body(request)
+
+
 async def _security_headers(response: Response[Any]) -> Response[Any]:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response
+
+
+def _allow_every_method(app: Litestar) -> None:
+    """Make each path's automatic OPTIONS answer list all of the path's methods.
+
+    Litestar 2 makes that answer when a path's first handler is registered and keeps it when
+    more come, so ``Allow`` named only the first method (litestar#4169, fixed in Litestar 3).
+    """
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            if handler.http_methods == {"OPTIONS"} and handler.fn.__name__ == "options_handler":
+                handler._fn = route.create_options_handler(route.path).fn
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -115,7 +140,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 await task
             await database.dispose()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             healthz,
             auth_routes.login_page,
@@ -152,10 +177,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "settings": Provide(provide_settings, sync_to_thread=False),
         },
         middleware=[AuthenticationMiddleware()],
-        before_request=check_request_origin,
+        before_request=_check_request,
+        request_max_body_size=MAX_REQUEST_BYTES,
         after_request=_security_headers,
         exception_handlers={
             DomainError: errors.domain_error,
+            DataError: errors.data_error,
             NotAuthorizedException: errors.unauthenticated,
             PermissionDeniedException: errors.forbidden,
             ValidationException: errors.bad_body,
@@ -169,7 +196,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             title="FieldCRM",
             version=__version__,
             path="/schema",
-            render_plugins=[JsonRenderPlugin()],
+            render_plugins=[OpenAPIDocument()],
         ),
         compression_config=CompressionConfig(backend="gzip", minimum_size=500),
         state=State(
@@ -178,3 +205,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         debug=settings.debug,
     )
+    _allow_every_method(app)
+    return app

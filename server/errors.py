@@ -35,6 +35,17 @@ class ValidationFailed(DomainError):  # noqa: N818
         self.errors = errors
 
 
+class BadRequest(DomainError):  # noqa: N818
+    """The request itself cannot be read: a query parameter, a cursor, a body's shape (400).
+
+    Unlike `ValidationFailed` (a record's fields, 422) it names parts of the request.
+    """
+
+    def __init__(self, errors: dict[str, list[Text]]) -> None:
+        super().__init__(", ".join(sorted(errors)))
+        self.errors = errors
+
+
 class Conflict(DomainError):  # noqa: N818
     """Someone else changed the same fields since the version the change was based on."""
 

@@ -1,7 +1,9 @@
 """Cursor paging for lists: ``{"items": [...], "next_cursor": str | null}``.
 
 The cursor is opaque to callers: the sort key and id of the last item (keyset paging, stable
-while records are added), or an offset for ranked search results.
+while records are added), or an offset for ranked search results. A cursor comes back from the
+client, so it is input like any other: it is read with the same bounds (its length, its
+nesting, the type and range of each part) and a malformed one is refused with 400.
 """
 
 from __future__ import annotations
@@ -12,18 +14,22 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, SQLColumnExpression, and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.errors import ValidationFailed
+from server.errors import BadRequest
 from server.i18n import _l
+from server.validation import BadValue, as_text, parse_int, parse_moment
 
 T = TypeVar("T")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+MAX_CURSOR_LENGTH = 1000  # the cursors made here are under 200 characters
+MAX_OFFSET = 1_000_000
 BAD_CURSOR = _l("Not a valid cursor; start again without one.")
 
 
@@ -37,9 +43,7 @@ def clamp_limit(limit: int | None) -> int:
     if limit is None:
         return DEFAULT_LIMIT
     if not 1 <= limit <= MAX_LIMIT:
-        raise ValidationFailed(
-            {"limit": [_l("Must be between {min} and {max}.", min=1, max=MAX_LIMIT)]}
-        )
+        raise BadRequest({"limit": [_l("Must be between {min} and {max}.", min=1, max=MAX_LIMIT)]})
     return limit
 
 
@@ -49,14 +53,35 @@ def encode_cursor(values: list[Any]) -> str:
 
 
 def decode_cursor(cursor: str) -> list[Any]:
+    """The parts of a cursor: a flat list of scalars, or `BadRequest`."""
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise _bad_cursor()
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         values = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise ValidationFailed({"cursor": [BAD_CURSOR]}) from None
-    if not isinstance(values, list):
-        raise ValidationFailed({"cursor": [BAD_CURSOR]})
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
+        raise _bad_cursor() from None
+    if not isinstance(values, list) or any(isinstance(v, list | dict) for v in values):
+        raise _bad_cursor()
     return values
+
+
+def text_key(raw: Any) -> str:
+    """A cursor's text sort key."""
+    if not isinstance(raw, str):
+        raise BadValue(BAD_CURSOR)
+    return as_text(raw)
+
+
+def moment_key(raw: Any) -> datetime:
+    """A cursor's time sort key, within the years every time is kept to."""
+    if not isinstance(raw, str):
+        raise BadValue(BAD_CURSOR)
+    return parse_moment(raw, UTC)
+
+
+def _bad_cursor() -> BadRequest:
+    return BadRequest({"cursor": [BAD_CURSOR]})
 
 
 async def keyset_page(
@@ -66,7 +91,7 @@ async def keyset_page(
     key: SQLColumnExpression[Any],
     id_column: SQLColumnExpression[uuid.UUID],
     key_of: Callable[[T], Any],
-    parse_key: Callable[[Any], Any],
+    parse_key: Callable[[Any], Any],  # `text_key` or `moment_key`; raises `BadValue`
     cursor: str | None,
     limit: int | None,
     descending: bool = False,
@@ -77,8 +102,8 @@ async def keyset_page(
         values = decode_cursor(cursor)
         try:
             last_key, last_id = parse_key(values[0]), uuid.UUID(str(values[1]))
-        except (IndexError, TypeError, ValueError):
-            raise ValidationFailed({"cursor": [BAD_CURSOR]}) from None
+        except (IndexError, TypeError, ValueError, BadValue):
+            raise _bad_cursor() from None
         if descending:
             after = or_(key < last_key, and_(key == last_key, id_column < last_id))
         else:
@@ -103,9 +128,11 @@ async def offset_page(
     offset = 0
     if cursor:
         values = decode_cursor(cursor)
-        if len(values) != 1 or not isinstance(values[0], int) or values[0] < 0:
-            raise ValidationFailed({"cursor": [BAD_CURSOR]})
-        offset = values[0]
+        try:
+            (offset,) = values
+            offset = parse_int(offset, minimum=0, maximum=MAX_OFFSET)
+        except (ValueError, BadValue):
+            raise _bad_cursor() from None
     rows = list((await session.scalars(stmt.offset(offset).limit(size + 1))).all())
     more = len(rows) > size
     return Page(rows[:size], encode_cursor([offset + size]) if more else None)

@@ -8,10 +8,11 @@ and records an error for every field that is wrong, so a caller hears of all of 
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from collections.abc import Callable, Collection, Mapping
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from datetime import UTC, datetime, tzinfo
+from typing import Any, Final, TypeVar
 from zoneinfo import ZoneInfo
 
 from server.errors import Errors
@@ -22,6 +23,21 @@ T = TypeVar("T")
 
 REQUIRED = _l("This field is required.")
 NOT_TEXT = _l("Must be text.")
+NOT_WHOLE = _l("Must be a whole number.")
+CONTROL_CHARACTERS = _l("Must not contain control characters.")
+
+# The bounds every reader keeps to, whatever a field allows on top: integers fit the database's
+# 64-bit columns, times lie within the years a CRM can mean.
+INT64_MIN: Final = -(2**63)
+INT64_MAX: Final = 2**63 - 1
+MIN_YEAR: Final = 1900
+MAX_YEAR: Final = 2200
+# A whole number as typed: ASCII digits only (`str.isdigit()` also takes "²" and "①"), and no
+# more of them than a 64-bit integer has.
+_WHOLE: Final = re.compile(r"[+-]?[0-9]{1,19}")
+# C0 controls and DEL but tab, line feed and carriage return: never typed, and PostgreSQL
+# refuses NUL in text.
+_CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 # Names a client may send back unchanged that are never written from input.
 READ_ONLY = frozenset(
@@ -89,7 +105,7 @@ class Reader:
 
     def text(self, name: str, *, max_length: int, required: bool = False) -> None:
         def parse(raw: Any) -> str:
-            value = _as_text(raw).strip()
+            value = as_text(raw).strip()
             if len(value) > max_length:
                 raise BadValue(_l("Must be at most {max} characters.", max=max_length))
             return value
@@ -98,7 +114,7 @@ class Reader:
 
     def choice(self, name: str, options: Collection[str], *, default: str | None = None) -> None:
         def parse(raw: Any) -> str:
-            value = _as_text(raw).strip()
+            value = as_text(raw).strip()
             if value not in options:
                 raise BadValue(_l("Must be one of: {options}.", options=", ".join(options)))
             return value
@@ -106,23 +122,19 @@ class Reader:
         self.custom(name, parse, required=default is None, default=default)
 
     def email(self, name: str) -> None:
-        self.custom(
-            name, lambda raw: _parsed(parse_email(_as_text(raw)), BAD_EMAIL), required=False
-        )
+        self.custom(name, lambda raw: _parsed(parse_email(as_text(raw)), BAD_EMAIL), required=False)
 
     def phone(self, name: str) -> None:
-        self.custom(
-            name, lambda raw: _parsed(parse_phone(_as_text(raw)), BAD_PHONE), required=False
-        )
+        self.custom(name, lambda raw: _parsed(parse_phone(as_text(raw)), BAD_PHONE), required=False)
 
     def postal_code(self, name: str) -> None:
         self.custom(
-            name, lambda raw: _parsed(parse_postal_code(_as_text(raw)), BAD_POSTAL), required=False
+            name, lambda raw: _parsed(parse_postal_code(as_text(raw)), BAD_POSTAL), required=False
         )
 
     def reading(self, name: str, *, max_length: int) -> None:
         def parse(raw: Any) -> str:
-            value = _parsed(parse_reading(_as_text(raw)), BAD_READING)
+            value = _parsed(parse_reading(as_text(raw)), BAD_READING)
             if len(value) > max_length:
                 raise BadValue(_l("Must be at most {max} characters.", max=max_length))
             return value
@@ -142,13 +154,11 @@ class Reader:
         default: int | None = None,
     ) -> None:
         def parse(raw: Any) -> int:
-            if isinstance(raw, bool) or not isinstance(raw, int | str):
-                raise BadValue(_l("Must be a whole number."))
-            try:
-                value = int(raw)
-            except ValueError:
-                raise BadValue(_l("Must be a whole number.")) from None
-            return int(_in_range(value, minimum, maximum))
+            return parse_int(
+                raw,
+                minimum=INT64_MIN if minimum is None else minimum,
+                maximum=INT64_MAX if maximum is None else maximum,
+            )
 
         self.custom(name, parse, required=required, default=default)
 
@@ -175,7 +185,7 @@ class Reader:
         def parse(raw: Any) -> list[str]:
             if not isinstance(raw, list) or not all(isinstance(t, str) for t in raw):
                 raise BadValue(_l("Must be a list of text."))
-            tags = list(dict.fromkeys(t.strip() for t in raw if t.strip()))
+            tags = list(dict.fromkeys(as_text(t).strip() for t in raw if t.strip()))
             if len(tags) > max_items or any(len(t) > max_length for t in tags):
                 raise BadValue(
                     _l(
@@ -219,12 +229,44 @@ BAD_MOMENT = _l("Not a valid date and time (e.g. 2025-04-01T10:00+09:00).")
 BAD_ID = _l("Not a valid id.")
 
 
-def _as_text(raw: Any) -> str:
+def as_text(raw: Any) -> str:
+    """Text from a form or JSON: a number is taken as its digits; control characters are not."""
     if isinstance(raw, str):
+        if _CONTROL.search(raw):
+            raise BadValue(CONTROL_CHARACTERS)
         return raw
     if isinstance(raw, int | float) and not isinstance(raw, bool):
         return str(raw)
     raise BadValue(NOT_TEXT)
+
+
+def without_control_characters(text: str) -> str:
+    """``text`` with the control characters `as_text` refuses taken out (for lookups)."""
+    return _CONTROL.sub("", text)
+
+
+def parse_int(raw: Any, *, minimum: int = INT64_MIN, maximum: int = INT64_MAX) -> int:
+    """A whole number from JSON or typed in a form, within ``minimum``..``maximum``."""
+    if isinstance(raw, bool):
+        raise BadValue(NOT_WHOLE)
+    if isinstance(raw, str):
+        text = raw.strip()
+        if not _WHOLE.fullmatch(text):
+            raise BadValue(NOT_WHOLE)
+        raw = int(text)
+    if not isinstance(raw, int):
+        raise BadValue(NOT_WHOLE)
+    return int(_in_range(raw, minimum, maximum))
+
+
+def form_int(raw: Any, *, minimum: int = INT64_MIN, maximum: int = INT64_MAX) -> int | None:
+    """`parse_int` for an optional form value: None when it is missing or not such a number."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    try:
+        return parse_int(raw, minimum=minimum, maximum=maximum)
+    except BadValue:
+        return None
 
 
 def _parsed(value: T | None, message: Text) -> T:
@@ -245,22 +287,30 @@ def parse_uuid(raw: Any) -> uuid.UUID:
     if isinstance(raw, uuid.UUID):
         return raw
     try:
-        return uuid.UUID(_as_text(raw))
+        return uuid.UUID(as_text(raw))
     except ValueError:
         raise BadValue(BAD_ID) from None
 
 
-def parse_moment(raw: Any, zone: ZoneInfo) -> datetime:
+def parse_moment(raw: Any, zone: tzinfo) -> datetime:
     """An ISO 8601 time; one without an offset is in the user's time zone."""
     if isinstance(raw, datetime):
         value = raw
     else:
         try:
-            value = datetime.fromisoformat(_as_text(raw).strip().replace("Z", "+00:00"))
+            value = datetime.fromisoformat(as_text(raw).strip().replace("Z", "+00:00"))
         except ValueError:
             raise BadValue(BAD_MOMENT) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone)
-    if not 1900 <= value.year <= 2200:
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
         raise BadValue(BAD_MOMENT)
     return value.astimezone(UTC)
+
+
+def parse_moment_or_none(raw: Any, zone: tzinfo) -> datetime | None:
+    """`parse_moment`, or None for anything that is not such a time."""
+    try:
+        return parse_moment(raw, zone)
+    except BadValue:
+        return None

@@ -10,7 +10,7 @@ from litestar.testing import AsyncTestClient
 from tests.conftest import Person, login
 
 Client = AsyncTestClient[Litestar]
-OFFLINE_SCRIPTS = {"htmx-2.0.11.min.js", "app.js", "outbox.js", "fold.js", "offline.js"}
+OFFLINE_SCRIPTS = {"htmx-2.0.11.min.js", "app.js", "outbox.js", "offline.js"}
 
 
 def scripts_of(html: str) -> set[str]:
@@ -43,7 +43,19 @@ async def test_an_error_page_loads_scripts_only_for_someone_logged_in(
 
 async def test_pages_after_login_load_the_offline_scripts(client: Client, rep: Person) -> None:
     await login(client, rep.email)
-    for url in ["/today", "/search", "/tasks", "/outbox", "/me", "/offline"]:
+    for url in ["/today", "/search", "/tasks", "/outbox", "/me", "/offline", "/accounts/new"]:
         page = await client.get(url)
         assert page.status_code == 200, url
         assert scripts_of(page.text) >= OFFLINE_SCRIPTS, url
+        # Search folding is loaded only when the kept accounts are first searched.
+        assert "fold.js" not in scripts_of(page.text), url
+        assert 'name="fieldcrm-fold" content="/static/js/fold.js?v=' in page.text, url
+
+
+async def test_scripts_come_without_the_headers_only_documents_read(client: Client) -> None:
+    script = await client.get("/static/js/offline.js")
+    assert script.status_code == 200
+    assert script.headers["x-content-type-options"] == "nosniff"
+    assert "content-security-policy" not in script.headers
+    icon = await client.get("/static/icons/icon.svg")  # an SVG opened alone is a document
+    assert "content-security-policy" in icon.headers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -10,12 +11,13 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from server.accounts.models import Account
+from server.accounts.service import AccountService
 from server.audit.models import AuditEntry
 from server.db import Database
 from server.sync.schemas import TOO_BIG, TOO_MANY
 from server.tasks.models import Task
 from server.validation import REQUIRED
-from server.visits.service import follow_up_task_id
+from server.visits.service import VisitService, follow_up_task_id
 from tests.conftest import Person, create_account, new_id
 
 CLIENT_TIME = "2025-04-01T10:00:00+09:00"
@@ -352,7 +354,11 @@ async def test_more_than_500_mutations_is_413(rep: Person, database: Database) -
     response = await rep.post("/api/sync", json={"device_id": "phone", "mutations": batch})
 
     assert response.status_code == 413
-    assert response.json() == {"error": "too_large", "message": TOO_MANY.render("ja")}
+    assert response.json() == {
+        "error": "too_large",
+        "message": TOO_MANY.render("ja"),
+        "errors": {},
+    }
     assert await count(database, Account) == 0
 
 
@@ -363,7 +369,7 @@ async def test_a_body_over_2_mib_is_413(rep: Person, database: Database) -> None
     response = await rep.post("/api/sync", json={"device_id": "phone", "mutations": batch})
 
     assert response.status_code == 413
-    assert response.json() == {"error": "too_large", "message": TOO_BIG.render("ja")}
+    assert response.json() == {"error": "too_large", "message": TOO_BIG.render("ja"), "errors": {}}
     assert await count(database, Account) == 0
 
 
@@ -440,3 +446,68 @@ async def test_pushes_with_random_repeats_lose_nothing_and_repeat_nothing(
         updates = sum(1 for n, field in queue if n == number and field)
         assert account["version"] == 1 + updates
         assert len(await audit_of(database, account_id)) == 1 + updates
+
+
+async def test_a_fault_inside_one_mutation_sets_aside_that_one_only(
+    rep: Person, monkeypatch: Any, caplog: Any
+) -> None:
+    """A bug the server trips on one change rolls back that change alone, answers it rejected
+    with an incident id that the log names too, and applies the changes around it."""
+    account = await create_account(rep, name="山田商事", reading="ヤマダショウジ")
+    original = AccountService.update
+
+    async def update(self: AccountService, account_id: uuid.UUID, data: Any) -> Any:
+        if data.get("notes") == "故障を起こす":
+            raise RuntimeError("a fault of the server's own")
+        return await original(self, account_id, data)
+
+    monkeypatch.setattr(AccountService, "update", update)
+    before, faulty, after = (
+        mutation("visit.create", new_id(), {"account_id": account["id"], "notes": "前"}),
+        mutation("account.update", account["id"], {"notes": "故障を起こす"}, base_version=1),
+        mutation("account.update", account["id"], {"city": "千代田区"}, base_version=1),
+    )
+    results = await push(rep, before, faulty, after)
+
+    assert statuses(results) == ["applied", "rejected", "applied"]
+    message = results[1]["errors"]["server"][0]
+    incident = re.search(r"[0-9a-f]{8}", message)
+    assert incident, message
+    assert any(incident.group() in record.getMessage() for record in caplog.records)
+    saved = await get_account(rep, account["id"])
+    assert saved["city"] == "千代田区"
+    assert saved["notes"] != "故障を起こす"
+
+    # Its id was not recorded: once the fault is mended, the same change goes through.
+    monkeypatch.setattr(AccountService, "update", original)
+    retried = {**faulty, "base_version": saved["version"]}
+    assert statuses(await push(rep, retried)) == ["applied"]
+    assert (await get_account(rep, account["id"]))["notes"] == "故障を起こす"
+
+
+async def test_a_fault_inside_a_run_of_visits_sets_aside_that_visit_only(
+    rep: Person, monkeypatch: Any
+) -> None:
+    """Visits are written together; a fault on one of them still costs only that one."""
+    account = await create_account(rep, name="山田商事")
+    original = VisitService.create
+
+    async def create(self: VisitService, data: Any) -> Any:
+        if data.get("notes") == "故障を起こす":
+            raise RuntimeError("a fault of the server's own")
+        return await original(self, data)
+
+    async def create_many(self: VisitService, items: Any) -> Any:
+        raise RuntimeError("the batch trips too")
+
+    monkeypatch.setattr(VisitService, "create", create)
+    monkeypatch.setattr(VisitService, "create_many", create_many)
+    visits = [
+        mutation("visit.create", new_id(), {"account_id": account["id"], "notes": notes})
+        for notes in ("一件目", "故障を起こす", "三件目")
+    ]
+    results = await push(rep, *visits)
+
+    assert statuses(results) == ["applied", "rejected", "applied"]
+    listed = await rep.get(f"/api/accounts/{account['id']}/visits")
+    assert sorted(v["notes"] for v in listed.json()["items"]) == ["一件目", "三件目"]

@@ -8,21 +8,17 @@ the rep's manager changes the same accounts online. A model of the server predic
 answer; after every step the accounts and their visits must be what the model says, and at
 the end, once both outboxes are drained, every change queued is on the server exactly once.
 
-Hypothesis's state machines are synchronous, so the app, its test client and a database
-handle live on an event loop of their own, in a thread, and each step waits for its requests.
+Hypothesis's state machines are synchronous, so the app and its test client live on an event
+loop of their own (`tests.world.World`), and each step waits for its requests.
 Each example works with a new rep, manager and accounts, on one database per backend.
 """
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import sys
-import threading
 import uuid
-from collections import Counter
-from collections.abc import Coroutine, Iterator
-from contextlib import AsyncExitStack, contextmanager
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -35,19 +31,14 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
-from server.app import create_app
 from server.audit.models import AuditEntry
-from server.auth.scope import Actor
-from server.auth.service import AuthService, UserService
-from server.db import Database
 from server.settings import Settings
 from server.sync.models import SyncMutation
 from server.visits.service import follow_up_task_id
-from tests.conftest import PASSWORD, Person, new_id
+from tests.conftest import new_id
+from tests.world import World
 
 T = TypeVar("T")
 
@@ -70,59 +61,6 @@ MACHINE_SETTINGS = hypothesis.settings(
     deadline=None,
     suppress_health_check=[hypothesis.HealthCheck.too_slow],
 )
-
-
-class World:
-    """The app, its test client and a database handle, on an event loop in a thread."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.stack = AsyncExitStack()
-        self.client: AsyncTestClient[Litestar]
-        self.database: Database
-        # What the examples exercised, over the whole run: the run fails if one never came up.
-        self.seen: Counter[str] = Counter()
-
-    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=120)
-
-    @classmethod
-    @contextmanager
-    def running(cls, settings: Settings) -> Iterator[World]:
-        world = cls(settings)
-        world.thread.start()
-        try:
-            world.run(world._open())
-            yield world
-        finally:
-            try:
-                world.run(world.stack.aclose())
-            finally:
-                world.loop.call_soon_threadsafe(world.loop.stop)
-                world.thread.join(timeout=30)
-                world.loop.close()
-
-    async def _open(self) -> None:
-        self.client = await self.stack.enter_async_context(
-            AsyncTestClient(app=create_app(self.settings), base_url="http://testserver.local")
-        )
-        self.database = Database(self.settings.database_url)
-        self.stack.push_async_callback(self.database.dispose)
-
-    async def person(self, email: str, role: str, team: str) -> Person:
-        async with self.database.writing() as session:
-            user = await UserService(session, Actor.system(), self.settings).create(
-                email=email,
-                name=email.split("@", maxsplit=1)[0],
-                role=role,
-                password=PASSWORD,
-                team=team,
-                locale="ja",
-            )
-            token = await AuthService(session, self.settings).create_token(user)
-        return Person(user, token, self.client)
 
 
 @dataclass

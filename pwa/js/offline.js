@@ -9,7 +9,8 @@
 //   "Sync now" button; refused and conflicting changes, and those the server kept failing on,
 //   wait on /outbox for the rep.
 // - Offline, search looks through the accounts kept on the phone.
-// Loaded with `defer` on every page, after htmx, outbox.js and fold.js.
+// Loaded with `defer` on every page after login, after htmx and outbox.js. The search folding
+// (fold.js) is loaded the first time the kept accounts are searched, not on every first load.
 
 (function () {
   "use strict";
@@ -140,8 +141,26 @@
     return [heading, detail.trim().slice(0, 60)].filter(Boolean).join(" · ");
   }
 
+  let foldLoading = null;
+
+  // fold.js (FieldFold), from the service worker's cache when offline.
+  function loadFold() {
+    foldLoading ??= new Promise((resolve, reject) => {
+      if (self.FieldFold) return resolve(self.FieldFold);
+      const script = document.createElement("script");
+      script.src = document.querySelector('meta[name="fieldcrm-fold"]').content;
+      script.onload = () => resolve(self.FieldFold);
+      script.onerror = () => {
+        foldLoading = null;
+        reject(new Error("fold.js could not be loaded"));
+      };
+      document.head.append(script);
+    });
+    return foldLoading;
+  }
+
   async function likelyDuplicates(values) {
-    const key = self.FieldFold.fold(values.name || "");
+    const key = (await loadFold()).fold(values.name || "");
     const phones = ["phone", "mobile"].map((n) => (values[n] || "").replace(/\D/g, "")).filter(Boolean);
     const kept = await Outbox.accounts(user);
     return kept.filter(
@@ -426,8 +445,9 @@
   async function searchKept(query) {
     const results = document.getElementById("results");
     if (!results) return;
-    const folded = self.FieldFold.fold(query);
-    const digits = self.FieldFold.phoneDigits(query);
+    const { fold, phoneDigits } = await loadFold();
+    const folded = fold(query);
+    const digits = phoneDigits(query);
     const national = digits?.startsWith("81") ? `0${digits.slice(2)}` : null;
     const kept = query.trim() ? await Outbox.accounts(user) : [];
     const found = kept.filter(

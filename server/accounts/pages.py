@@ -43,6 +43,7 @@ from server.fields.models import Entity
 from server.fields.types import input_value
 from server.i18n import Text, _l, render_errors
 from server.normalize import format_phone_national, format_postal_code
+from server.validation import form_int
 from server.web.context import request_locale
 from server.web.htmx import is_fragment
 from server.web.templating import page
@@ -184,8 +185,7 @@ def _json_object(raw: Any) -> dict[str, Any]:
 
 
 def _version(raw: Any) -> int | None:
-    text = str(raw or "")
-    return int(text) if text.isdigit() else None
+    return form_int(raw, minimum=0)
 
 
 def _labels(definitions: Iterable[dict[str, Any]], locale: str) -> dict[str, str]:

@@ -13,9 +13,10 @@ from server.accounts.schemas import AccountIn, AccountOut, AccountPage, PostalAd
 from server.accounts.service import AccountService, lookup_address
 from server.auth.scope import Actor
 from server.web.api import created, out, provided
+from server.web.openapi import api_errors
 
 
-@get("/")
+@get("/", responses=api_errors())
 async def list_accounts(
     db: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],
@@ -28,7 +29,7 @@ async def list_accounts(
     return AccountPage([out(AccountOut, a) for a in page.items], page.next_cursor)
 
 
-@post("/")
+@post("/", responses=api_errors(403, 409, 413, 422, repeated=AccountOut))
 async def create_account(
     db: NamedDependency[AsyncSession], actor: NamedDependency[Actor], data: JSONBody[AccountIn]
 ) -> Response[AccountOut]:
@@ -37,7 +38,7 @@ async def create_account(
     return created(AccountOut, account, new=new)
 
 
-@get("/{account_id:uuid}")
+@get("/{account_id:uuid}", responses=api_errors(404))
 async def get_account(
     db: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],
@@ -46,7 +47,7 @@ async def get_account(
     return out(AccountOut, await AccountService(db, actor).get(account_id))
 
 
-@patch("/{account_id:uuid}")
+@patch("/{account_id:uuid}", responses=api_errors(403, 404, 409, 413, 422))
 async def update_account(
     db: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],
@@ -57,7 +58,7 @@ async def update_account(
     return out(AccountOut, await AccountService(db, actor).update(account_id, provided(data)))
 
 
-@delete("/{account_id:uuid}", status_code=200)
+@delete("/{account_id:uuid}", status_code=200, responses=api_errors(403, 404))
 async def delete_account(
     db: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],
@@ -67,7 +68,7 @@ async def delete_account(
     return out(AccountOut, await AccountService(db, actor).delete(account_id))
 
 
-@post("/{account_id:uuid}/restore", status_code=200)
+@post("/{account_id:uuid}/restore", status_code=200, responses=api_errors(403, 404))
 async def restore_account(
     db: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],
@@ -76,7 +77,7 @@ async def restore_account(
     return out(AccountOut, await AccountService(db, actor).restore(account_id))
 
 
-@get("/api/postal-codes/{code:str}", tags=["accounts"])
+@get("/api/postal-codes/{code:str}", tags=["accounts"], responses=api_errors(404, 422))
 async def postal_code(actor: NamedDependency[Actor], code: FromPath[str]) -> PostalAddress:
     """The prefecture, city and town for a postal code in any spelling (〒100-0001, 1000001)."""
     return PostalAddress(**lookup_address(code))

@@ -21,7 +21,7 @@ from server.errors import Forbidden, NotFound, ValidationFailed
 from server.fields.validator import clean_custom_values
 from server.i18n import _l
 from server.normalize import format_postal_code, lookup_postal_code, parse_postal_code
-from server.paging import Page, keyset_page, offset_page
+from server.paging import Page, keyset_page, offset_page, text_key
 from server.records import (
     base_version,
     clean_input,
@@ -69,7 +69,7 @@ class AccountService:
             key=Account.name,
             id_column=Account.id,
             key_of=lambda account: account.name,
-            parse_key=str,
+            parse_key=text_key,
             cursor=cursor,
             limit=limit,
         )

@@ -23,6 +23,7 @@ from server.errors import ValidationFailed
 from server.push.models import PushSubscription
 from server.push.service import PushService
 from server.settings import Settings
+from server.validation import form_int
 from server.web.htmx import VARY, is_fragment
 from server.web.templating import page
 
@@ -159,7 +160,8 @@ async def me_submit(
         values["quiet_end"] = data.quiet_end
     if data.meeting_lead_minutes is not None:
         lead = data.meeting_lead_minutes
-        values["meeting_lead_minutes"] = int(lead) if lead.isdigit() else lead
+        minutes = form_int(lead, minimum=0)
+        values["meeting_lead_minutes"] = lead if minutes is None else minutes
     try:
         await UserService(db, actor, settings).update_preferences(user.id, values)
     except ValidationFailed as failed:

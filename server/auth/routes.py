@@ -28,6 +28,7 @@ from server.auth.service import WRONG_LOGIN, AuthService, LoginResult
 from server.settings import Settings
 from server.web.context import current_user, request_locale
 from server.web.errors import error_response
+from server.web.openapi import api_errors
 from server.web.templating import page
 
 Req = Request[Any, Any, Any]
@@ -115,7 +116,7 @@ async def logout(
     return Redirect("/login", cookies=session_cookies(request, None, settings))
 
 
-@post("/api/login", tags=["auth"], status_code=200)
+@post("/api/login", tags=["auth"], status_code=200, responses=api_errors(403, 413, 422, 429))
 async def api_login(
     request: Req,
     db: NamedDependency[AsyncSession],
@@ -127,14 +128,14 @@ async def api_login(
     if result.user is None or result.token is None:
         # Answered, not raised: the failed attempt must be committed to count.
         status = HTTP_429_TOO_MANY_REQUESTS if result.retry_after else HTTP_401_UNAUTHORIZED
-        extra = {"retry_after": result.retry_after} if result.retry_after else {}
+        extra: dict[str, Any] = {"retry_after": result.retry_after} if result.retry_after else {}
         return error_response(request, status, "login_failed", result.error or WRONG_LOGIN, **extra)
     return Response(
         UserOut.of(result.user), cookies=session_cookies(request, result.token, settings)
     )
 
 
-@get("/api/users/me", tags=["users"])
+@get("/api/users/me", tags=["users"], responses=api_errors())
 async def me(user: NamedDependency[User]) -> UserOut:
     """The calling user."""
     return UserOut.of(user)

@@ -26,6 +26,7 @@ from server.normalize import parse_email
 from server.push.models import PushSubscription
 from server.records import record_audit, update_record
 from server.settings import Settings
+from server.validation import without_control_characters
 
 MIN_PASSWORD_LENGTH = 8
 WRONG_LOGIN = _l("Wrong e-mail address or password.")
@@ -253,6 +254,9 @@ class AuthService:
         one must wait twice as long as the last, up to a cap. Nobody is locked out for good, so
         an attacker cannot lock a rep out of their own account.
         """
+        # No user's e-mail holds a control character (and PostgreSQL cannot even compare one):
+        # such a login fails like a wrong password, counted under the e-mail without them.
+        typed, email = email, without_control_characters(email)
         keys = {
             f"email:{email.strip().lower()[:254]}": self.settings.login_free_attempts_account,
             f"client:{client[:200]}": self.settings.login_free_attempts_client,
@@ -263,8 +267,10 @@ class AuthService:
                 error=_l("Too many attempts. Try again in {seconds} seconds.", seconds=wait),
                 retry_after=wait,
             )
-        user = await self.session.scalar(
-            select(User).where(User.email_key == email.strip().lower())
+        user = (
+            await self.session.scalar(select(User).where(User.email_key == email.strip().lower()))
+            if typed == email
+            else None
         )
         if not self.passwords.verify(user.password_hash if user else None, password):
             await self._fail(keys)

@@ -25,11 +25,12 @@ from server.tasks.schemas import TaskOut
 from server.visits.schemas import VisitOut
 from server.web.api import out
 from server.web.context import request_locale
+from server.web.openapi import api_errors
 from server.web.static import release
 from server.web.templating import render_page
 
 
-@get("/")
+@get("/", responses=api_errors())
 async def briefcase(
     request: Request[Any, Any, Any],
     db: NamedDependency[AsyncSession],

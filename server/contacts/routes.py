@@ -13,9 +13,10 @@ from server.auth.scope import Actor
 from server.contacts.schemas import ContactIn, ContactOut, ContactPage
 from server.contacts.service import ContactService
 from server.web.api import created, out, provided
+from server.web.openapi import api_errors
 
 
-@get("/api/accounts/{account_id:uuid}/contacts")
+@get("/api/accounts/{account_id:uuid}/contacts", responses=api_errors(404))
 async def list_contacts(
     db: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],
@@ -27,7 +28,7 @@ async def list_contacts(
     return ContactPage([out(ContactOut, c) for c in page.items], page.next_cursor)
 
 
-@post("/api/contacts")
+@post("/api/contacts", responses=api_errors(403, 404, 409, 413, 422, repeated=ContactOut))
 async def create_contact(
     db: NamedDependency[AsyncSession], actor: NamedDependency[Actor], data: JSONBody[ContactIn]
 ) -> Response[ContactOut]:
@@ -35,7 +36,7 @@ async def create_contact(
     return created(ContactOut, contact, new=new)
 
 
-@get("/api/contacts/{contact_id:uuid}")
+@get("/api/contacts/{contact_id:uuid}", responses=api_errors(404))
 async def get_contact(
     db: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],
@@ -44,7 +45,7 @@ async def get_contact(
     return out(ContactOut, await ContactService(db, actor).get(contact_id))
 
 
-@patch("/api/contacts/{contact_id:uuid}")
+@patch("/api/contacts/{contact_id:uuid}", responses=api_errors(403, 404, 409, 413, 422))
 async def update_contact(
     db: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],
@@ -54,7 +55,7 @@ async def update_contact(
     return out(ContactOut, await ContactService(db, actor).update(contact_id, provided(data)))
 
 
-@delete("/api/contacts/{contact_id:uuid}", status_code=200)
+@delete("/api/contacts/{contact_id:uuid}", status_code=200, responses=api_errors(403, 404))
 async def delete_contact(
     db: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],

@@ -16,7 +16,7 @@ from server.contacts.models import Contact
 from server.db import utcnow
 from server.errors import NotFound
 from server.fields.validator import clean_custom_values
-from server.paging import Page, keyset_page
+from server.paging import Page, keyset_page, text_key
 from server.records import (
     base_version,
     clean_input,
@@ -62,7 +62,7 @@ class ContactService:
             key=Contact.name,
             id_column=Contact.id,
             key_of=lambda contact: contact.name,
-            parse_key=str,
+            parse_key=text_key,
             cursor=cursor,
             limit=limit,
         )

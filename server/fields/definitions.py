@@ -26,7 +26,7 @@ from server.fields.types import (
     parse_value,
 )
 from server.i18n import _l
-from server.validation import NOT_TEXT, READ_ONLY, REQUIRED, BadValue
+from server.validation import NOT_TEXT, READ_ONLY, REQUIRED, BadValue, as_text
 
 KEY: Final = re.compile(r"[a-z][a-z0-9_]{0,39}")
 LABEL_LIMIT: Final = 100
@@ -320,7 +320,11 @@ def _words(raw: Any, old: Any, *, limit: int, required: bool) -> dict[str, str] 
         if text is not None and not isinstance(text, str):
             problems.append((language, NOT_TEXT))
             continue
-        text = (text or "").strip()
+        try:
+            text = as_text(text or "").strip()
+        except BadValue as bad:
+            problems.append((language, bad.message))
+            continue
         if len(text) > limit:
             problems.append((language, _l("Must be at most {max} characters.", max=limit)))
         elif not text and required:
@@ -363,7 +367,7 @@ def _options(raw: Any, _old: Any) -> list[dict[str, Any]]:
             value = str(value)
         if not isinstance(value, str) or not value.strip() or len(value) > OPTION_LIMIT:
             raise BadValue(BAD_OPTION)
-        value = value.strip()
+        value = as_text(value).strip()
         label = item.get("label", value)
         if isinstance(label, str):
             label = {"ja": label, "en": label}

@@ -25,6 +25,7 @@ from server.fields.schemas import (
 )
 from server.fields.service import EffectiveForm, FieldService, VisitFormService
 from server.web.api import created, out, provided
+from server.web.openapi import api_errors
 
 
 def _form(form: EffectiveForm) -> VisitFormOut:
@@ -37,7 +38,7 @@ def _form(form: EffectiveForm) -> VisitFormOut:
     )
 
 
-@get("/api/fields")
+@get("/api/fields", responses=api_errors(403, 422))
 async def list_fields(
     db: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],
@@ -48,7 +49,7 @@ async def list_fields(
     return FieldPage([out(FieldOut, d) for d in definitions])
 
 
-@post("/api/fields")
+@post("/api/fields", responses=api_errors(403, 409, 413, 422, repeated=FieldOut))
 async def create_field(
     db: NamedDependency[AsyncSession], actor: NamedDependency[Actor], data: JSONBody[FieldIn]
 ) -> Response[FieldOut]:
@@ -57,14 +58,14 @@ async def create_field(
     return created(FieldOut, definition, new=new)
 
 
-@get("/api/fields/{field_id:uuid}")
+@get("/api/fields/{field_id:uuid}", responses=api_errors(403, 404))
 async def get_field(
     db: NamedDependency[AsyncSession], actor: NamedDependency[Actor], field_id: FromPath[uuid.UUID]
 ) -> FieldOut:
     return out(FieldOut, await FieldService(db, actor).get(field_id))
 
 
-@patch("/api/fields/{field_id:uuid}")
+@patch("/api/fields/{field_id:uuid}", responses=api_errors(403, 404, 409, 413, 422))
 async def update_field(
     db: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],
@@ -75,7 +76,7 @@ async def update_field(
     return out(FieldOut, await FieldService(db, actor).update(field_id, provided(data)))
 
 
-@get("/api/fields/compact")
+@get("/api/fields/compact", responses=api_errors())
 async def compact_fields(
     db: NamedDependency[AsyncSession], actor: NamedDependency[Actor]
 ) -> CompactFields:
@@ -83,7 +84,7 @@ async def compact_fields(
     return msgspec.convert(await FieldService(db, actor).compact(), CompactFields)
 
 
-@get("/api/fields/templates")
+@get("/api/fields/templates", responses=api_errors(403))
 async def list_templates(
     db: NamedDependency[AsyncSession], actor: NamedDependency[Actor]
 ) -> list[TemplateInfo]:
@@ -91,7 +92,7 @@ async def list_templates(
     return msgspec.convert(FieldService(db, actor).templates(), list[TemplateInfo])
 
 
-@post("/api/fields/templates/{name:str}")
+@post("/api/fields/templates/{name:str}", responses=api_errors(403, 404, repeated=TemplateApplied))
 async def apply_template(
     db: NamedDependency[AsyncSession], actor: NamedDependency[Actor], name: FromPath[str]
 ) -> Response[TemplateApplied]:
@@ -103,7 +104,7 @@ async def apply_template(
     return Response(body, status_code=HTTP_201_CREATED if made else HTTP_200_OK)
 
 
-@get("/api/visit-forms/mine")
+@get("/api/visit-forms/mine", responses=api_errors())
 async def my_visit_form(
     db: NamedDependency[AsyncSession], actor: NamedDependency[Actor]
 ) -> VisitFormOut:
@@ -111,7 +112,7 @@ async def my_visit_form(
     return _form(await VisitFormService(db, actor).mine())
 
 
-@get("/api/visit-forms/default")
+@get("/api/visit-forms/default", responses=api_errors())
 async def default_visit_form(
     db: NamedDependency[AsyncSession], actor: NamedDependency[Actor]
 ) -> VisitFormOut:
@@ -119,7 +120,7 @@ async def default_visit_form(
     return _form(await VisitFormService(db, actor).get(None))
 
 
-@put("/api/visit-forms/default")
+@put("/api/visit-forms/default", responses=api_errors(403, 409, 413, 422))
 async def put_default_visit_form(
     db: NamedDependency[AsyncSession], actor: NamedDependency[Actor], data: JSONBody[VisitFormIn]
 ) -> VisitFormOut:
@@ -127,7 +128,7 @@ async def put_default_visit_form(
     return _form(await VisitFormService(db, actor).put(None, provided(data)))
 
 
-@get("/api/visit-forms/{team_id:uuid}")
+@get("/api/visit-forms/{team_id:uuid}", responses=api_errors(403, 404))
 async def team_visit_form(
     db: NamedDependency[AsyncSession], actor: NamedDependency[Actor], team_id: FromPath[uuid.UUID]
 ) -> VisitFormOut:
@@ -135,7 +136,7 @@ async def team_visit_form(
     return _form(await VisitFormService(db, actor).get(team_id))
 
 
-@put("/api/visit-forms/{team_id:uuid}")
+@put("/api/visit-forms/{team_id:uuid}", responses=api_errors(403, 404, 409, 413, 422))
 async def put_team_visit_form(
     db: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],

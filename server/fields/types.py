@@ -31,6 +31,7 @@ from server.validation import (
     BAD_POSTAL,
     NOT_TEXT,
     BadValue,
+    as_text,
     parse_moment,
 )
 
@@ -158,16 +159,8 @@ def parse_value(spec: Spec, raw: Any, *, time_zone: str = DEFAULT_TIME_ZONE) -> 
 # -- text --------------------------------------------------------------------------------------
 
 
-def _as_text(raw: Any) -> str:
-    if isinstance(raw, str):
-        return raw
-    if isinstance(raw, int | float) and not isinstance(raw, bool):
-        return str(raw)
-    raise BadValue(NOT_TEXT)
-
-
 def _text(spec: Spec, raw: Any) -> str:
-    value = _as_text(raw).strip()
+    value = as_text(raw).strip()
     if spec.type == FieldType.LONG_TEXT:
         value = value.replace("\r\n", "\n")
     elif "\n" in value or "\r" in value:
@@ -343,28 +336,28 @@ def _multi_select(spec: Spec, raw: Any) -> list[str]:
 
 
 def _phone(_spec: Spec, raw: Any) -> str:
-    value = parse_phone(_as_text(raw))
+    value = parse_phone(as_text(raw))
     if value is None:
         raise BadValue(BAD_PHONE)
     return value
 
 
 def _email(_spec: Spec, raw: Any) -> str:
-    value = parse_email(_as_text(raw))
+    value = parse_email(as_text(raw))
     if value is None:
         raise BadValue(BAD_EMAIL)
     return value
 
 
 def _postal_code(_spec: Spec, raw: Any) -> str:
-    value = parse_postal_code(_as_text(raw))
+    value = parse_postal_code(as_text(raw))
     if value is None:
         raise BadValue(BAD_POSTAL)
     return value
 
 
 def _url(spec: Spec, raw: Any) -> str:
-    value = _as_text(raw).strip()
+    value = as_text(raw).strip()
     if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in value):
         raise BadValue(BAD_URL)
     try:

@@ -13,9 +13,10 @@ from server.auth.scope import Actor
 from server.purchases.schemas import PurchaseIn, PurchaseOut, PurchasePage
 from server.purchases.service import PurchaseService
 from server.web.api import created, out, provided
+from server.web.openapi import api_errors
 
 
-@get("/api/accounts/{account_id:uuid}/purchases")
+@get("/api/accounts/{account_id:uuid}/purchases", responses=api_errors(404))
 async def list_purchases(
     db: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],
@@ -28,7 +29,7 @@ async def list_purchases(
     return PurchasePage([out(PurchaseOut, p) for p in page.items], page.next_cursor)
 
 
-@post("/api/purchases")
+@post("/api/purchases", responses=api_errors(403, 404, 409, 413, 422, repeated=PurchaseOut))
 async def create_purchase(
     db: NamedDependency[AsyncSession], actor: NamedDependency[Actor], data: JSONBody[PurchaseIn]
 ) -> Response[PurchaseOut]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -14,7 +13,7 @@ from server.accounts.models import Account
 from server.accounts.service import AccountService, account_id_of
 from server.auth.scope import Actor, visible_accounts
 from server.i18n import _l
-from server.paging import Page, keyset_page
+from server.paging import Page, keyset_page, moment_key
 from server.purchases.models import Channel, Purchase
 from server.records import find_for_create, id_for_create, insert_record
 from server.validation import BadValue, Reader
@@ -47,7 +46,7 @@ class PurchaseService:
             key=Purchase.purchased_at,
             id_column=Purchase.id,
             key_of=lambda purchase: purchase.purchased_at.isoformat(),
-            parse_key=lambda raw: datetime.fromisoformat(str(raw)),
+            parse_key=moment_key,
             cursor=cursor,
             limit=limit,
             descending=True,

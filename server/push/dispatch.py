@@ -47,6 +47,7 @@ from server.push.models import (
 )
 from server.settings import Settings
 from server.tasks.models import Task
+from server.validation import form_int
 
 log = logging.getLogger("fieldcrm.push")
 
@@ -57,6 +58,7 @@ CONCURRENCY = 128
 # A reminder is useless a day late: the push service may drop it after that.
 TTL_SECONDS = 24 * 60 * 60
 MAX_ATTEMPTS = 6
+MAX_RETRY_AFTER_SECONDS = 7 * 24 * 60 * 60
 GONE = frozenset({404, 410})
 RETRY = frozenset({429})
 ATTEMPTS = cast(Table, DeliveryAttempt.__table__)
@@ -93,8 +95,9 @@ class Outcome:
 def _retry_after(value: str | None, now: datetime) -> timedelta | None:
     if not value:
         return None
-    if value.strip().isdigit():
-        return timedelta(seconds=int(value.strip()))
+    seconds = form_int(value, minimum=0, maximum=MAX_RETRY_AFTER_SECONDS)
+    if seconds is not None:
+        return timedelta(seconds=seconds)
     try:
         return max(parsedate_to_datetime(value) - now, timedelta(0))
     except (TypeError, ValueError):

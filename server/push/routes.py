@@ -21,6 +21,7 @@ from server.push.models import PushSubscription
 from server.push.schemas import DeviceOut, Devices, PushKey
 from server.push.service import PushService
 from server.settings import Settings
+from server.web.openapi import api_errors
 
 Req = Request[Any, Any, Any]
 
@@ -35,7 +36,7 @@ def device_out(subscription: PushSubscription) -> DeviceOut:
     )
 
 
-@get("/key")
+@get("/key", responses=api_errors())
 async def push_key(request: Req, settings: NamedDependency[Settings]) -> PushKey:
     """The VAPID public key (base64url, uncompressed P-256 point)."""
     state = request.app.state
@@ -45,7 +46,7 @@ async def push_key(request: Req, settings: NamedDependency[Settings]) -> PushKey
     return PushKey(public_key=state.vapid_public_key)
 
 
-@get("/subscriptions")
+@get("/subscriptions", responses=api_errors())
 async def list_devices(
     db: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],
@@ -56,7 +57,11 @@ async def list_devices(
     return Devices([device_out(s) for s in found])
 
 
-@post("/subscriptions", status_code=HTTP_201_CREATED)
+@post(
+    "/subscriptions",
+    status_code=HTTP_201_CREATED,
+    responses=api_errors(403, 413, 422, repeated=DeviceOut),
+)
 async def subscribe(
     request: Req,
     db: NamedDependency[AsyncSession],
@@ -73,7 +78,7 @@ async def subscribe(
     return Response(device_out(subscription), status_code=HTTP_201_CREATED if new else HTTP_200_OK)
 
 
-@delete("/subscriptions", status_code=HTTP_204_NO_CONTENT)
+@delete("/subscriptions", status_code=HTTP_204_NO_CONTENT, responses=api_errors(403, 404, 413, 422))
 async def unsubscribe(
     db: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],

@@ -20,9 +20,12 @@ from server.sync.schemas import (
     read_envelope,
 )
 from server.sync.service import SyncService
+from server.web.openapi import api_errors
 
 
-@post("/", status_code=200, request_max_body_size=MAX_BODY_BYTES)
+@post(
+    "/", status_code=200, request_max_body_size=MAX_BODY_BYTES, responses=api_errors(403, 413, 422)
+)
 async def sync(
     request: Request[Any, Any, Any], db: NamedDependency[AsyncSession], user: NamedDependency[User]
 ) -> SyncAnswer:

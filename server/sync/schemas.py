@@ -15,15 +15,15 @@ import msgspec
 from litestar.exceptions import HTTPException
 from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
 
-from server.errors import ValidationFailed
+from server.errors import BadRequest, ValidationFailed
 from server.i18n import Text, _l
 from server.validation import BAD_ID, REQUIRED, BadValue, parse_uuid
+from server.web.api import read_json
 
 MAX_MUTATIONS = 500
 MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_DEVICE_ID = 200
 
-NOT_JSON = _l("The request is not valid JSON.")
 NOT_OBJECT = _l("Must be a JSON object.")
 NOT_LIST = _l("Must be a list.")
 BAD_DEVICE = _l("Must be text of 1 to {max} characters.", max=MAX_DEVICE_ID)
@@ -65,9 +65,9 @@ def read_envelope(body: bytes) -> Envelope:
     when it is applied, and a bad one is rejected alone.
     """
     try:
-        raw = msgspec.json.decode(body)
-    except msgspec.DecodeError:
-        raise ValidationFailed({"body": [NOT_JSON]}) from None
+        raw = read_json(body)
+    except BadRequest as bad:
+        raise ValidationFailed(bad.errors) from None
     if not isinstance(raw, dict):
         raise ValidationFailed({"body": [NOT_OBJECT]})
     errors: dict[str, list[Text]] = {}

@@ -19,14 +19,21 @@ its write, together with its answer:
   errors mean it was rejected, ``current`` that it conflicted, neither that it was applied.
 
 A mutation id already used by another user is rejected without saying anything about it.
+
+A fault of the server's own while applying one mutation (a bug, not a refusal) never fails
+the batch: that mutation's savepoint is rolled back, its id is not recorded (so it can be sent
+again once the fault is mended), it is answered ``rejected`` with a message that carries an
+incident id (logged with the error), and the mutations after it are applied.
 """
 
 from __future__ import annotations
 
+import logging
+import secrets
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -56,11 +63,21 @@ from server.sync.models import SyncMutation
 from server.sync.schemas import NOT_OBJECT
 from server.tasks.schemas import TaskDone, TaskIn
 from server.tasks.service import TaskService
-from server.validation import BAD_ID, BAD_MOMENT, REQUIRED, BadValue, parse_uuid
+from server.validation import (
+    BAD_ID,
+    BAD_MOMENT,
+    INT64_MAX,
+    REQUIRED,
+    BadValue,
+    parse_moment,
+    parse_uuid,
+)
 from server.visits.models import Visit
 from server.visits.schemas import VisitIn
 from server.visits.service import VisitService
 from server.web.api import Input, provided, type_errors
+
+log = logging.getLogger("fieldcrm")
 
 APPLIED = "applied"
 DUPLICATE = "duplicate"
@@ -87,6 +104,10 @@ NOT_FOUND = _l("Not found.")
 ID_IN_USE = _l("This id is already used by another record.")
 BAD_VERSION = _l("Must be a whole number.")
 BAD_FORM = _l("Must be an object of form fields, each a text or a list of texts.")
+SERVER_FAULT = _l(
+    "The server could not apply this change (incident {incident}). Nothing of it was saved; "
+    "send it again later or tell your administrator."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,15 +156,15 @@ class SyncService:
         results: list[dict[str, Any] | None] = [None] * len(run)
         answers: dict[int, tuple[str, dict[str, Any]]] = {}
         fresh: list[tuple[int, Mutation]] = []
-        for index, mutation_id in enumerate(ids):
-            if mutation_id in stored:
-                results[index] = self._replay(mutation_id, stored[mutation_id])
-                continue
-            try:
-                fresh.append((index, read_mutation(run[index])))
-            except ValidationFailed as failed:
-                answers[index] = self._rejected(failed.errors)
         try:
+            for index, mutation_id in enumerate(ids):
+                if mutation_id in stored:
+                    results[index] = self._replay(mutation_id, stored[mutation_id])
+                    continue
+                try:
+                    fresh.append((index, read_mutation(run[index])))
+                except ValidationFailed as failed:
+                    answers[index] = self._rejected(failed.errors)
             async with self.session.begin_nested():
                 made = await VisitService(self.session, self.actor).create_many(
                     [{**mutation.payload, "id": mutation.entity_id} for _, mutation in fresh]
@@ -158,8 +179,8 @@ class SyncService:
                     for index, answer in answers.items()
                 )
                 await self.session.flush()
-        except IntegrityError:
-            # Someone wrote one of these ids meanwhile: one by one, each finds out which.
+        except Exception:  # any fault: one by one, each finds out its own
+            # Someone wrote one of these ids meanwhile, or one of them trips a fault of ours.
             return [await self._one(device_id, raw) for raw in run]
         for index, answer in answers.items():
             results[index] = {"id": ids[index], "status": answer[0], **answer[1]}
@@ -191,6 +212,25 @@ class SyncService:
 
     async def _one(self, device_id: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         mutation_id = parse_uuid(raw["id"])
+        try:
+            async with self.session.begin_nested():  # this mutation, claim and write
+                return await self._claim_and_attempt(device_id, raw, mutation_id)
+        except Exception as fault:  # a fault of ours sets this one aside only
+            incident = secrets.token_hex(4)
+            log.exception(
+                "sync mutation %s (%s) failed [incident %s]",
+                mutation_id,
+                str(raw.get("type"))[:32],
+                incident,
+                exc_info=fault,
+            )
+            return self._answer(
+                mutation_id, REJECTED, {"server": [_l(SERVER_FAULT.msgid, incident=incident)]}
+            )
+
+    async def _claim_and_attempt(
+        self, device_id: str, raw: Mapping[str, Any], mutation_id: uuid.UUID
+    ) -> dict[str, Any]:
         stored = await self.session.get(SyncMutation, mutation_id)
         if stored is not None:
             return self._replay(mutation_id, stored)
@@ -362,10 +402,13 @@ def read_mutation(raw: Mapping[str, Any]) -> Mutation:
     if entity_id is None:
         errors["entity_id"] = [REQUIRED if raw.get("entity_id") is None else BAD_ID]
     base = raw.get("base_version")
-    if base is not None and (isinstance(base, bool) or not isinstance(base, int)):
+    if base is not None and (
+        isinstance(base, bool) or not isinstance(base, int) or not 0 <= base <= INT64_MAX
+    ):
         errors["base_version"] = [BAD_VERSION]
-    client_time = raw.get("client_time")
-    if client_time is not None and not _is_moment(client_time):
+    try:
+        moment = _client_time(raw.get("client_time"))
+    except BadValue:
         errors["client_time"] = [BAD_MOMENT]
     payload = raw.get("payload", {})
     if payload is None:
@@ -382,9 +425,6 @@ def read_mutation(raw: Mapping[str, Any]) -> Mutation:
     body = msgspec.convert(
         {k: v for k, v in payload.items() if k not in ENVELOPE_FIELDS}, PAYLOADS[kind], strict=False
     )
-    moment = datetime.fromisoformat(client_time) if isinstance(client_time, str) else None
-    if moment is not None and moment.tzinfo is None:
-        moment = None  # a time without offset cannot be placed; the server's time is used
     return Mutation(kind, entity, action, entity_id, base, provided(body), moment)
 
 
@@ -407,11 +447,13 @@ def _maybe_uuid(raw: Any) -> uuid.UUID | None:
         return None
 
 
-def _is_moment(raw: Any) -> bool:
+def _client_time(raw: Any) -> datetime | None:
+    """When the phone made the change; a time without an offset cannot be placed (None: the
+    server's time is used)."""
+    if raw is None:
+        return None
     if not isinstance(raw, str):
-        return False
-    try:
-        datetime.fromisoformat(raw)
-    except ValueError:
-        return False
-    return True
+        raise BadValue(BAD_MOMENT)
+    moment = parse_moment(raw, UTC)  # the years every time is kept to
+    naive = datetime.fromisoformat(raw.strip().replace("Z", "+00:00")).tzinfo is None
+    return None if naive else moment

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,7 +27,7 @@ from server.paging import MAX_LIMIT
 from server.tasks import today as today_queries
 from server.tasks.models import Task, TaskKind
 from server.tasks.service import TaskService
-from server.validation import REQUIRED
+from server.validation import REQUIRED, form_int, parse_moment_or_none
 from server.web.htmx import VARY, is_fragment
 from server.web.templating import page
 
@@ -38,6 +38,7 @@ PLAN_FIELDS = ("id", "title", "account_id", "kind", "date", "time", "duration_mi
 REMIND_CHOICES = ("", "0", "15", "30", "60")
 DEFAULT_DURATION = "60"
 MAX_QUIET_DAYS = 3650
+MAX_REMIND_MINUTES = 7 * 24 * 60
 
 
 def safe_next(target: str | None, default: str) -> str:
@@ -70,9 +71,9 @@ def _one(form: FormMultiDict, name: str) -> str:
 
 
 def _version(form: FormMultiDict, task: Task | None = None) -> dict[str, int]:
-    raw = _one(form, "version")
-    if raw.isdigit():
-        return {"version": int(raw)}
+    version = form_int(_one(form, "version"), minimum=0)
+    if version is not None:
+        return {"version": version}
     return {"version": task.version} if task is not None else {}
 
 
@@ -127,15 +128,10 @@ def plan_input(form: FormMultiDict, time_zone: str) -> dict[str, Any]:
         "due_at": due_at,
         "duration_minutes": (_one(form, "duration_minutes") or None) if planned else None,
     }
-    remind = _one(form, "remind")
-    if due_at is not None and remind.isdigit():
-        try:
-            start = datetime.fromisoformat(due_at)
-        except ValueError:
-            pass  # the service names the bad time
-        else:
-            before = start - timedelta(minutes=int(remind))
-            data["remind_at"] = before.isoformat(timespec="minutes")
+    lead = form_int(_one(form, "remind"), minimum=0, maximum=MAX_REMIND_MINUTES)
+    start = parse_moment_or_none(due_at, ZoneInfo(time_zone)) if due_at else None
+    if start is not None and lead is not None:  # a bad time is named by the service
+        data["remind_at"] = (start - timedelta(minutes=lead)).isoformat()
     return data
 
 
@@ -298,11 +294,8 @@ def reschedule_input(task: Task, form: FormMultiDict, time_zone: str) -> dict[st
     if due_at is None:
         raise ValidationFailed({"due_at": [REQUIRED]})
     changes: dict[str, Any] = {"due_at": due_at}
-    if task.remind_at is not None and task.due_at is not None:
-        try:
-            start = datetime.fromisoformat(due_at).replace(tzinfo=ZoneInfo(time_zone))
-        except ValueError:
-            return changes  # the service names the bad time
+    start = parse_moment_or_none(due_at, ZoneInfo(time_zone))
+    if start is not None and task.remind_at is not None and task.due_at is not None:
         changes["remind_at"] = start - (task.due_at - task.remind_at)
     return changes
 

@@ -13,9 +13,10 @@ from server.auth.scope import Actor
 from server.tasks.schemas import TaskDone, TaskIn, TaskOut, TaskPage
 from server.tasks.service import TaskService
 from server.web.api import created, out, provided
+from server.web.openapi import api_errors
 
 
-@get("/")
+@get("/", responses=api_errors(422))
 async def list_tasks(
     db: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],
@@ -28,7 +29,7 @@ async def list_tasks(
     return TaskPage([out(TaskOut, t) for t in page.items], page.next_cursor)
 
 
-@post("/")
+@post("/", responses=api_errors(403, 404, 409, 413, 422, repeated=TaskOut))
 async def create_task(
     db: NamedDependency[AsyncSession], actor: NamedDependency[Actor], data: JSONBody[TaskIn]
 ) -> Response[TaskOut]:
@@ -36,14 +37,14 @@ async def create_task(
     return created(TaskOut, task, new=new)
 
 
-@get("/{task_id:uuid}")
+@get("/{task_id:uuid}", responses=api_errors(404))
 async def get_task(
     db: NamedDependency[AsyncSession], actor: NamedDependency[Actor], task_id: FromPath[uuid.UUID]
 ) -> TaskOut:
     return out(TaskOut, await TaskService(db, actor).get(task_id))
 
 
-@patch("/{task_id:uuid}")
+@patch("/{task_id:uuid}", responses=api_errors(403, 404, 409, 413, 422))
 async def update_task(
     db: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],
@@ -53,7 +54,7 @@ async def update_task(
     return out(TaskOut, await TaskService(db, actor).update(task_id, provided(data)))
 
 
-@post("/{task_id:uuid}/complete", status_code=200)
+@post("/{task_id:uuid}/complete", status_code=200, responses=api_errors(403, 404, 409, 413, 422))
 async def complete_task(
     db: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],

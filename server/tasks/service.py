@@ -17,7 +17,7 @@ from server.auth.scope import Actor, visible_accounts, visible_owner
 from server.db import utcnow
 from server.errors import NotFound, ValidationFailed
 from server.i18n import _l
-from server.paging import Page, keyset_page
+from server.paging import Page, keyset_page, moment_key
 from server.records import (
     base_version,
     find_for_create,
@@ -83,7 +83,7 @@ class TaskService:
             key=due,
             id_column=Task.id,
             key_of=lambda task: (task.due_at or UNDATED).isoformat(),
-            parse_key=lambda raw: datetime.fromisoformat(str(raw)),
+            parse_key=moment_key,
             cursor=cursor,
             limit=limit,
         )

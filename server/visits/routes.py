@@ -13,9 +13,10 @@ from server.auth.scope import Actor
 from server.visits.schemas import VisitIn, VisitOut, VisitPage
 from server.visits.service import VisitService
 from server.web.api import created, out, provided
+from server.web.openapi import api_errors
 
 
-@get("/api/accounts/{account_id:uuid}/visits")
+@get("/api/accounts/{account_id:uuid}/visits", responses=api_errors(404))
 async def list_visits(
     db: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],
@@ -28,7 +29,7 @@ async def list_visits(
     return VisitPage([out(VisitOut, v) for v in page.items], page.next_cursor)
 
 
-@post("/api/visits")
+@post("/api/visits", responses=api_errors(403, 404, 409, 413, 422, repeated=VisitOut))
 async def create_visit(
     db: NamedDependency[AsyncSession], actor: NamedDependency[Actor], data: JSONBody[VisitIn]
 ) -> Response[VisitOut]:
@@ -37,7 +38,7 @@ async def create_visit(
     return created(VisitOut, visit, new=new)
 
 
-@get("/api/visits/{visit_id:uuid}")
+@get("/api/visits/{visit_id:uuid}", responses=api_errors(404))
 async def get_visit(
     db: NamedDependency[AsyncSession], actor: NamedDependency[Actor], visit_id: FromPath[uuid.UUID]
 ) -> VisitOut:

@@ -23,7 +23,7 @@ from server.fields.service import effective_visit_form
 from server.fields.types import Spec
 from server.fields.validator import clean_custom_values, clean_values, load_specs
 from server.i18n import _l
-from server.paging import Page, clamp_limit, keyset_page
+from server.paging import Page, clamp_limit, keyset_page, moment_key
 from server.records import (
     audit_created,
     clean_input,
@@ -97,7 +97,7 @@ class VisitService:
             key=Visit.occurred_at,
             id_column=Visit.id,
             key_of=lambda visit: visit.occurred_at.isoformat(),
-            parse_key=lambda raw: datetime.fromisoformat(str(raw)),
+            parse_key=moment_key,
             cursor=cursor,
             limit=limit,
             descending=True,

@@ -1,13 +1,17 @@
 """Turning errors into answers: JSON under /api, pages elsewhere, never a bare 500.
 
-Domain errors carry translatable text; they are rendered here in the reader's language.
-A body that does not even fit the endpoint's types (msgspec stops at the first bad field) is
-checked again field by field, so the answer names every bad field.
+Every JSON error is ``{"error": code, "message": text, "errors": {part: [text]}}`` (a conflict
+adds ``fields``, ``current`` and ``version``; a refusal to wait adds ``retry_after``), described
+by `server.web.openapi.ErrorBody`. Domain errors carry translatable text; they are rendered here
+in the reader's language. A body that does not even fit the endpoint's types (msgspec stops at
+the first bad field) is checked again field by field, so the answer names every bad field.
+An unexpected error is logged with an incident id that the answer carries too.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import Any
 from urllib.parse import quote
 
@@ -26,13 +30,16 @@ from litestar.status_codes import (
     HTTP_403_FORBIDDEN,
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_429_TOO_MANY_REQUESTS,
     HTTP_500_INTERNAL_SERVER_ERROR,
 )
 from litestar.utils.scope.state import ScopeState
+from sqlalchemy.exc import DataError
 
 from server.errors import (
+    BadRequest,
     Conflict,
     DomainError,
     Forbidden,
@@ -59,7 +66,12 @@ MESSAGES = {
     "bad_request": _l("The request could not be read."),
     "server_error": _l("Something went wrong on our side. Nothing was saved."),
     "throttled": _l("Too many requests. Please wait a moment."),
+    "too_large": _l("The request is too large: at most {size} can be sent at once."),
+    "method_not_allowed": _l("This address does not take that kind of request."),
+    "unsupported_media_type": _l("The request is not in a format this address takes."),
+    "out_of_range": _l("A value in the request is outside what can be stored."),
 }
+HTTP_CODES = {405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type"}
 
 
 def _json(
@@ -74,15 +86,28 @@ def _page(request: Req, status: int, message: Text) -> Response[Any]:
 
 
 def error_response(
-    request: Req, status: int, code: str, message: Text, **extra: Any
+    request: Req,
+    status: int,
+    code: str,
+    message: Text,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> Response[Any]:
     if is_api(request):
-        body = {"error": code, "message": message.render(request_locale(request)), **extra}
-        headers = None
+        body = {
+            "error": code,
+            "message": message.render(request_locale(request)),
+            "errors": {},
+            **extra,
+        }
+        headers = dict(headers or {})
         if status == HTTP_429_TOO_MANY_REQUESTS and "retry_after" in extra:
-            headers = {"Retry-After": str(extra["retry_after"])}
+            headers["Retry-After"] = str(extra["retry_after"])
         return _json(status, body, headers)
-    return _page(request, status, message)
+    response = _page(request, status, message)
+    response.headers.update(headers or {})
+    return response
 
 
 def domain_error(request: Req, exc: DomainError) -> Response[Any]:
@@ -93,6 +118,14 @@ def domain_error(request: Req, exc: DomainError) -> Response[Any]:
             HTTP_422_UNPROCESSABLE_ENTITY,
             "invalid",
             MESSAGES["invalid"],
+            errors=render_errors(exc.errors, locale),
+        )
+    if isinstance(exc, BadRequest):
+        return error_response(
+            request,
+            HTTP_400_BAD_REQUEST,
+            "bad_request",
+            MESSAGES["bad_request"],
             errors=render_errors(exc.errors, locale),
         )
     if isinstance(exc, NotFound):
@@ -131,13 +164,12 @@ def domain_error(request: Req, exc: DomainError) -> Response[Any]:
 
 def unauthenticated(request: Req, _exc: Exception) -> Response[Any]:
     if is_api(request):
-        return _json(
+        return error_response(
+            request,
             HTTP_401_UNAUTHORIZED,
-            {
-                "error": "unauthenticated",
-                "message": MESSAGES["unauthenticated"].render(request_locale(request)),
-            },
-            {"WWW-Authenticate": 'Bearer realm="fieldcrm"'},
+            "unauthenticated",
+            MESSAGES["unauthenticated"],
+            headers={"WWW-Authenticate": 'Bearer realm="fieldcrm"'},
         )
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if request.headers.get("hx-request"):
@@ -176,21 +208,63 @@ def bad_body(request: Req, exc: ValidationException) -> Response[Any]:
 
 
 def http_error(request: Req, exc: HTTPException) -> Response[Any]:
+    """The framework's own refusals (404, 405, 413, …) in our body and the reader's language."""
     status = exc.status_code
     if status == HTTP_404_NOT_FOUND:
         return error_response(request, status, "not_found", MESSAGES["not_found"])
     if status >= HTTP_500_INTERNAL_SERVER_ERROR:
         return server_error(request, exc)
-    code = {405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type"}.get(
-        status, "bad_request"
+    code = HTTP_CODES.get(status, "bad_request")
+    message = MESSAGES.get(code, MESSAGES["bad_request"])
+    if status == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
+        message = _too_large(request, exc)
+    headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() == "allow"}
+    return error_response(request, status, code, message, headers=headers)
+
+
+def _too_large(request: Req, exc: HTTPException) -> Text:
+    """Which limit was passed: the route's own message, or its size limit."""
+    own = Text(str(exc.detail))
+    if own.render("ja") != own.msgid:  # a message of ours, with a translation
+        return own
+    limit = request.route_handler.resolve_request_max_body_size() or 0
+    return Text(MESSAGES["too_large"].msgid, {"size": f"{limit / 1024 / 1024:g} MiB"})
+
+
+def data_error(request: Req, exc: DataError) -> Response[Any]:
+    """A value the database refused to store or compare (out of its range, not its type).
+
+    Every reader bounds what it takes, so this is a gap in one of them: logged with an incident
+    id to be mended, and answered as the client's bad request it is, not as our failure.
+    """
+    incident = secrets.token_hex(4)
+    log.warning(
+        "refused value on %s %s [incident %s]: %s",
+        request.method,
+        request.url.path,
+        incident,
+        exc.orig,
     )
-    return error_response(request, status, code, Text(str(exc.detail)))
+    return error_response(
+        request, HTTP_400_BAD_REQUEST, "bad_request", MESSAGES["out_of_range"], incident=incident
+    )
 
 
 def server_error(request: Req, exc: Exception) -> Response[Any]:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    incident = secrets.token_hex(4)
+    log.exception(
+        "unhandled error on %s %s [incident %s]",
+        request.method,
+        request.url.path,
+        incident,
+        exc_info=exc,
+    )
     return error_response(
-        request, HTTP_500_INTERNAL_SERVER_ERROR, "server_error", MESSAGES["server_error"]
+        request,
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "server_error",
+        MESSAGES["server_error"],
+        incident=incident,
     )
 
 

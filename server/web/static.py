@@ -75,23 +75,41 @@ def static_url(name: str) -> str:
     return assets().url(name)
 
 
+# Headers that govern a document (what it may load, frame or use); a script or a style sheet
+# is not one, so they are only bytes on every first load. ``nosniff`` stays on everything.
+DOCUMENT_ONLY_HEADERS = frozenset(
+    {b"content-security-policy", b"x-frame-options", b"referrer-policy", b"permissions-policy"}
+)
+NOT_DOCUMENTS = (b"text/javascript", b"application/javascript", b"text/css")
+# A versioned file never changes, so nothing revalidates it; a file shown inline needs no name.
+NEVER_REVALIDATED = frozenset({b"etag", b"last-modified"})
+
+
 def cache_headers(app: ASGIApp) -> ASGIApp:
-    """Middleware: a year and ``immutable`` for ``?v=`` URLs, five minutes otherwise."""
+    """Middleware: a year and ``immutable`` for ``?v=`` URLs, five minutes otherwise.
+
+    Scripts and style sheets also leave out the headers that only a document reads, and
+    versioned files the validators nobody will send back: every first load pays for each byte.
+    """
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        value = LONG_CACHE if query.get("v") else SHORT_CACHE
+        versioned = bool(query.get("v"))
+        value = LONG_CACHE if versioned else SHORT_CACHE
 
         async def send_with_cache(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] in {200, 304}:
-                headers = [
-                    (name, val)
-                    for name, val in message.get("headers", [])
-                    if name.lower() != b"cache-control"
-                ]
+                given = message.get("headers", [])
+                kind = next((v for k, v in given if k.lower() == b"content-type"), b"")
+                dropped = {b"cache-control", b"content-disposition"}
+                if kind.startswith(NOT_DOCUMENTS):
+                    dropped |= DOCUMENT_ONLY_HEADERS
+                if versioned:
+                    dropped |= NEVER_REVALIDATED
+                headers = [(name, val) for name, val in given if name.lower() not in dropped]
                 headers.append((b"cache-control", value))
                 message = {**message, "headers": headers}
             await send(message)
