@@ -316,12 +316,8 @@ def _words(raw: Any, old: Any, *, limit: int, required: bool) -> dict[str, str] 
         if part not in LANGUAGES:
             problems.append((str(part), _l("Unknown field.")))
     for language in LANGUAGES:
-        text = raw.get(language, (old or {}).get(language))
-        if text is not None and not isinstance(text, str):
-            problems.append((language, NOT_TEXT))
-            continue
         try:
-            text = as_text(text or "").strip()
+            text = _text_of(raw.get(language, (old or {}).get(language)))
         except BadValue as bad:
             problems.append((language, bad.message))
             continue
@@ -335,6 +331,12 @@ def _words(raw: Any, old: Any, *, limit: int, required: bool) -> dict[str, str] 
     if not any(words.values()):
         return None
     return words
+
+
+def _text_of(raw: Any) -> str:
+    if raw is not None and not isinstance(raw, str):
+        raise BadValue(NOT_TEXT)
+    return as_text(raw or "").strip()
 
 
 def _label(raw: Any, old: Any) -> dict[str, str] | None:
