@@ -38,7 +38,10 @@ from server.briefcase.routes import api as briefcase_api
 from server.contacts.routes import api as contacts_api
 from server.db import Database
 from server.errors import DomainError
+from server.exports.routes import export as export_api
 from server.fields.routes import api as fields_api
+from server.imports import pages as import_pages
+from server.imports.routes import api as imports_api
 from server.keystore import shared_secret
 from server.purchases.routes import api as purchases_api
 from server.push.pages import pages as push_pages
@@ -164,6 +167,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             visits_api,
             tasks_api,
             purchases_api,
+            export_api,
+            imports_api,
+            *import_pages.pages,
             fields_api,
             sync_api,
             briefcase_api,

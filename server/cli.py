@@ -1,4 +1,4 @@
-"""The `fieldcrm` command: serve, db upgrade, user create, token create, demo, worker."""
+"""The `fieldcrm` command: serve, db upgrade, user, token, demo, import, worker, vapid."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
 
 import click
 from sqlalchemy.engine import make_url
@@ -52,7 +53,7 @@ def _safe_url(settings: Settings) -> str:
     return make_url(settings.database_url).render_as_string(hide_password=True)
 
 
-def _fail(failed: ValidationFailed) -> None:
+def _fail(failed: ValidationFailed) -> NoReturn:
     for name, messages in failed.errors.items():
         for message in messages:
             click.echo(f"{name}: {message}", err=True)
@@ -211,6 +212,74 @@ def demo(accounts: int, seed: int, accounts_only: bool) -> None:
         sys.exit(1)
     click.echo(f"Added {accounts} demo accounts.")
     _print_logins(logins)
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--entity", required=True, type=click.Choice(["accounts", "contacts", "purchases"]))
+@click.option("--mapping", help="A saved mapping's name, or a JSON file of {header: field}.")
+@click.option(
+    "--duplicates",
+    default="skip",
+    show_default=True,
+    type=click.Choice(["skip", "fill", "overwrite", "create"]),
+    help="What a row that matches an existing record does.",
+)
+@click.option("--dry-run", is_flag=True, help="Check every row; save nothing.")
+@click.option("--as", "as_email", help="The manager or admin it acts as (default: the system).")
+@click.option("--sheet", help="The workbook's sheet (default: the first with data).")
+def import_(
+    file: Path,
+    entity: str,
+    mapping: str | None,
+    duplicates: str,
+    dry_run: bool,
+    as_email: str | None,
+    sheet: str | None,
+) -> None:
+    """Import accounts, contacts or purchases from a CSV, TSV, XLSX, XLS or ODS file."""
+    from server.imports.command import read_request, run_import  # noqa: PLC0415
+
+    try:
+        request = read_request(
+            file,
+            entity=entity,
+            mapping=mapping,
+            duplicates=duplicates,
+            dry_run=dry_run,
+            as_email=as_email,
+            sheet=sheet,
+        )
+    except ValidationFailed as failed:
+        _fail(failed)
+
+    async def go(database: Database, settings: Settings) -> tuple[dict[str, Any], list[Any]]:
+        return await run_import(database, request)
+
+    try:
+        summary, issues = _run(go)
+    except ValidationFailed as failed:
+        _fail(failed)
+    _print_import(summary, issues, dry_run=dry_run)
+    if summary["status"] == "failed" or summary["failed"]:
+        sys.exit(1)
+
+
+def _print_import(summary: dict[str, Any], issues: list[Any], *, dry_run: bool) -> None:
+    verb = "Checked (nothing saved)" if dry_run else "Imported"
+    click.echo(
+        f"{verb}: {summary['position']} rows of {summary['filename']} — "
+        f"created {summary['created']}, updated {summary['updated']}, "
+        f"skipped {summary['skipped']}, with errors {summary['failed']}."
+    )
+    if summary["error"]:
+        click.echo(f"Stopped: {summary['error']}", err=True)
+    for issue in issues:
+        where = f"row {issue.row}" + (f", {issue.column}" if issue.column else "")
+        value = f" ({issue.value})" if issue.value else ""
+        click.echo(f"  {where}: [{issue.kind}] {issue.message}{value}")
+    if not dry_run and summary["status"] in {"done", "failed"}:
+        click.echo(f"Import id {summary['id']} (undo it on /admin/import within 30 days).")
 
 
 @main.command()

@@ -7,6 +7,7 @@ from server.briefcase.models import BriefingChange, ChangeCounter
 from server.contacts.models import Contact
 from server.db import Base
 from server.fields.models import FieldDefinition, VisitForm
+from server.imports.models import ImportChange, ImportIssue, ImportJob, ImportMapping
 from server.keystore import StoredSecret
 from server.purchases.models import Purchase
 from server.push.models import Delivery, DeliveryAttempt, PushSubscription, Reminder
@@ -29,6 +30,10 @@ __all__ = [
     "DeliveryAttempt",
     "FieldDefinition",
     "FollowUpRule",
+    "ImportChange",
+    "ImportIssue",
+    "ImportJob",
+    "ImportMapping",
     "LoginThrottle",
     "Purchase",
     "PushSubscription",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date
+from functools import lru_cache
 from typing import Final, NamedTuple
 
 import phonenumbers
@@ -41,6 +42,7 @@ _PHONE_CHARS: Final = re.compile(r"\+?[0-9().\s" + re.escape(_DASHES) + r"]+")
 _TEL_SCHEME: Final = re.compile(r"tel:\s*", re.IGNORECASE)
 
 
+@lru_cache(maxsize=8192)  # an import reads each number several times (match, check, store)
 def parse_phone(raw: str, region: str = "JP") -> str | None:
     """Any spelling of a valid phone number as E.164 (``"+819012345678"``), else None.
 
@@ -68,6 +70,7 @@ def _parse_e164(e164: str) -> phonenumbers.PhoneNumber | None:
         return None
 
 
+@lru_cache(maxsize=8192)  # lists and exports show the same numbers again and again
 def format_phone_national(e164: str) -> str:
     """``"+819012345678"`` -> ``"090-1234-5678"``.
 
@@ -273,6 +276,7 @@ _DROPPED_SYMBOLS: Final = frozenset("\u2212~")
 _MAX_FOLD_PASSES: Final = 4
 
 
+@lru_cache(maxsize=8192)
 def fold(text: str) -> str:
     """The search-key form of ``text``; equal folds mean "the same for search".
 

@@ -72,6 +72,7 @@ def record_audit(
             action=action,
             version=version,
             changes=jsonable(changes),
+            job_id=actor.job_id,
         )
     )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete
@@ -19,6 +20,7 @@ from server.auth.models import LoginThrottle
 from server.auth.service import AuthService
 from server.briefcase.changes import prune
 from server.db import Database, utcnow
+from server.imports import runner as imports
 from server.push.dispatch import Dispatcher
 from server.push.keys import vapid_signer
 from server.push.reminders import plan
@@ -34,15 +36,22 @@ THROTTLE_MEMORY = timedelta(days=1)
 
 
 async def housekeeping(database: Database, settings: Settings) -> None:
-    """Forget expired sessions, old failed-login counters and old briefcase changes."""
+    """Forget expired sessions, old failed-login counters, old briefcase changes, and the
+    files and undo logs of imports that can no longer be undone."""
     async with database.writing() as session:
         purged = await AuthService(session, settings).purge_expired()
         await session.execute(
             delete(LoginThrottle).where(LoginThrottle.last_failure_at < utcnow() - THROTTLE_MEMORY)
         )
         pruned = await prune(session)
-    if purged or pruned:
-        log.info("purged %d expired sessions, %d old briefcase changes", purged, pruned)
+        expired = await imports.forget_old(session)
+    if purged or pruned or expired:
+        log.info(
+            "purged %d expired sessions, %d old briefcase changes, %d old import files",
+            purged,
+            pruned,
+            expired,
+        )
 
 
 async def reminders(database: Database, dispatcher: Dispatcher, now: datetime) -> int:
@@ -59,6 +68,8 @@ async def run(database: Database, settings: Settings, stop: asyncio.Event) -> No
     """Pass after pass until ``stop`` is set."""
     dispatcher: Dispatcher | None = None
     last_housekeeping = utcnow() - HOUSEKEEPING_EVERY
+    # Imports run beside the reminder passes, so a long import never holds up a reminder.
+    importing = asyncio.create_task(imports.work(database, stop, f"worker-{os.getpid()}"))
     try:
         while not stop.is_set():
             try:
@@ -76,5 +87,7 @@ async def run(database: Database, settings: Settings, stop: asyncio.Event) -> No
             except TimeoutError:
                 continue
     finally:
+        stop.set()
+        await importing
         if dispatcher is not None:
             await dispatcher.close()

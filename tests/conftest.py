@@ -209,6 +209,9 @@ class Person:
     async def patch(self, url: str, **kw: Any) -> httpx.Response:
         return await self.client.patch(url, headers=self._headers(kw.pop("headers", None)), **kw)
 
+    async def put(self, url: str, **kw: Any) -> httpx.Response:
+        return await self.client.put(url, headers=self._headers(kw.pop("headers", None)), **kw)
+
     async def delete(self, url: str, **kw: Any) -> httpx.Response:
         return await self.client.delete(url, headers=self._headers(kw.pop("headers", None)), **kw)
 

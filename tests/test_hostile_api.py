@@ -59,6 +59,7 @@ class Api:
         moment = "2030-04-01T10:00:00+09:00"
         bodies: dict[tuple[str, str], Any] = {
             ("POST", "/api/login"): {"email": self.rep.email, "password": "wrong password"},
+            ("POST", "/api/imports"): {"entity": "accounts"},  # a JSON body where a file belongs
             ("POST", "/api/accounts"): {
                 "id": new_id(),
                 "name": "株式会社テスト",
@@ -118,6 +119,11 @@ class Api:
             },
             ("PATCH", "/api/fields/{field_id}"): {"version": 1, "max": 200},
             ("PUT", "/api/visit-forms/default"): {"items": [{"key": "rank", "required": False}]},
+            ("PUT", "/api/imports/{job_id}/mapping"): {
+                "columns": {"0": "name", "1": "phone"},
+                "duplicates": "skip",
+                "save_as": "標準",
+            },
             ("PUT", "/api/visit-forms/{team_id}"): {"items": [{"key": "rank", "required": True}]},
             ("POST", "/api/push/subscriptions"): {
                 "endpoint": "https://push.example.com/send/abc",
@@ -226,7 +232,17 @@ async def _records(rep: Person, admin: Person) -> dict[str, str]:
     )
     assert made.status_code == 201, made.text
     me = (await rep.get("/api/users/me")).json()
+    made = await admin.post(
+        "/api/imports",
+        files={
+            "file": ("顧客.csv", "顧客名,電話\r\n山田商事,03-1234-5678\r\n".encode(), "text/csv")
+        },
+        data={"entity": "accounts"},
+    )
+    assert made.status_code == 201, made.text
     return {
+        "job_id": made.json()["id"],
+        "entity": "accounts",
         "account_id": account,
         "contact_id": contact,
         "task_id": task,

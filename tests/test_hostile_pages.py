@@ -224,6 +224,11 @@ async def _setup(world: World) -> tuple[Person, Person, list[str]]:
     )
     assert answer.status_code == 201, answer.text
     fields = (await admin.get("/api/fields?entity=account")).json()["items"]
+    ledger = "顧客名,電話\r\n山田商事,03-1234-5678\r\n".encode("cp932")
+    upload = await admin.post(
+        "/api/imports", files={"file": ("台帳.csv", ledger)}, data={"entity": "accounts"}
+    )
+    assert upload.status_code == 201, upload.text
     pages = [
         "/today",
         "/tasks",
@@ -250,6 +255,8 @@ async def _setup(world: World) -> tuple[Person, Person, list[str]]:
         "/admin/visit-forms",
         "/admin/visit-forms/default",
         "/admin/rules",
+        "/admin/import",
+        f"/admin/import/{upload.json()['id']}",
     ]
     return admin, rep, pages
 

@@ -22,6 +22,9 @@ class Account(Record, SoftDelete, Base):
     __tablename__ = "accounts"
 
     kind: Mapped[str] = mapped_column(String(16), default=AccountKind.COMPANY)
+    # The customer's number in the company's other systems (顧客コード): unique when given, so
+    # imports and integrations can find the account by it.
+    code: Mapped[str | None] = mapped_column(String(50))
     name: Mapped[str] = mapped_column(String(200))
     reading: Mapped[str | None] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(20))
@@ -48,6 +51,10 @@ class Account(Record, SoftDelete, Base):
         Index("ix_accounts_owner_live", "owner_id", "deleted_at"),
         Index("ix_accounts_reading_key", "reading_key", "name_key"),
         Index("ix_accounts_postal_code", "postal_code"),
+        Index("uq_accounts_code", "code", unique=True),
+        # Imports match a row to an existing account by e-mail, or by name alone.
+        Index("ix_accounts_email", "email"),
+        Index("ix_accounts_name_key", "name_key"),
     )
 
     def public(self) -> dict[str, Any]:
@@ -65,6 +72,7 @@ class Account(Record, SoftDelete, Base):
 
 EDITABLE = (
     "kind",
+    "code",
     "name",
     "reading",
     "phone",

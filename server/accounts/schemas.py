@@ -16,6 +16,7 @@ class AccountOut(msgspec.Struct):
     id: uuid.UUID
     version: int
     kind: str
+    code: str | None
     name: str
     reading: str | None
     phone: str | None
@@ -47,6 +48,7 @@ class AccountIn(Input):
     id: uuid.UUID | UnsetType = UNSET
     version: int | UnsetType = UNSET
     kind: str | UnsetType | None = UNSET
+    code: str | UnsetType | None = UNSET
     name: str | UnsetType | None = UNSET
     reading: str | UnsetType | None = UNSET
     phone: str | UnsetType | None = UNSET

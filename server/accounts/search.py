@@ -102,13 +102,29 @@ def index_rows(
     return grams, digits
 
 
+async def insert_index_rows(
+    session: AsyncSession, grams: list[dict[str, Any]], digits: list[dict[str, Any]]
+) -> None:
+    """Add index rows made by `index_rows` (for accounts that have none yet)."""
+    if grams:
+        await session.execute(insert(AccountGram), grams)
+    if digits:
+        await session.execute(insert(AccountPhone), digits)
+
+
 async def reindex(
-    session: AsyncSession, account_id: uuid.UUID, key: str, phones: Iterable[str | None]
+    session: AsyncSession,
+    account_id: uuid.UUID,
+    key: str,
+    phones: Iterable[str | None],
+    *,
+    new: bool = False,
 ) -> None:
     """Replace one account's index rows (a derived change: no version, no audit)."""
     grams, digits = index_rows(account_id, key, phones)
-    await session.execute(delete(AccountGram).where(AccountGram.account_id == account_id))
-    await session.execute(delete(AccountPhone).where(AccountPhone.account_id == account_id))
+    if not new:
+        await session.execute(delete(AccountGram).where(AccountGram.account_id == account_id))
+        await session.execute(delete(AccountPhone).where(AccountPhone.account_id == account_id))
     if grams:
         await session.execute(insert(AccountGram), grams)
     if digits:

@@ -18,17 +18,24 @@ from server.auth.scope import Actor, visible_accounts
 from server.contacts.models import Contact
 from server.db import utcnow
 from server.errors import Forbidden, NotFound, ValidationFailed
-from server.fields.validator import clean_custom_values
+from server.fields.validator import (
+    NOT_AN_OBJECT,
+    clean_custom_values,
+    clean_values,
+    load_specs,
+)
 from server.i18n import _l
 from server.normalize import format_postal_code, lookup_postal_code, parse_postal_code
 from server.paging import Page, keyset_page, offset_page, text_key
 from server.records import (
+    audit_created,
     base_version,
     clean_input,
     find_for_create,
     id_for_create,
     insert_record,
     record_audit,
+    stamp_new,
     update_record,
 )
 from server.validation import BAD_POSTAL, REQUIRED, BadValue, Reader, parse_uuid
@@ -91,11 +98,109 @@ class AccountService:
         if values.get("owner_id") is None and self.actor.user_id is not None:
             values["owner_id"] = self.actor.user_id
         await self._check_owner(values.get("owner_id"), current=None)
+        await self._check_code(values.get("code"), account_id)
         account = Account(id=account_id, **values)
         saved = await insert_record(self.session, self.actor, account, ENTITY)
         if saved is account:
-            await self.refresh_search_key(account)
+            await self.refresh_search_key(account, new=True)
         return saved, saved is account
+
+    async def create_many(
+        self, items: Sequence[Mapping[str, Any]]
+    ) -> builtins.list[Account | ValidationFailed | None]:
+        """Create new accounts as `create` would each, with a few statements for all of them.
+
+        Each item carries its new account's ``id``; no two share one. The answer for an item is
+        its account, the `ValidationFailed` that `create` would raise for it, or None where only
+        `create` can tell (its id is in use already). The accounts, their audit entries and
+        their search index rows are written together; the caller does so in a savepoint and,
+        should it fail (a customer code taken meanwhile), calls `create` for each instead.
+        """
+        ids = [id_for_create(data) for data in items]
+        taken = set(await self.session.scalars(select(Account.id).where(Account.id.in_(ids))))
+        specs = await load_specs(self.session, ENTITY)
+        codes = {str(data["code"]).strip() for data in items if isinstance(data.get("code"), str)}
+        codes_taken = set(
+            await self.session.scalars(select(Account.code).where(Account.code.in_(codes)))
+        )
+        owners: dict[Any, ValidationFailed | None] = {}
+        answers: builtins.list[Account | ValidationFailed | None] = []
+        made: builtins.list[Account] = []
+        for data, account_id in zip(items, ids, strict=True):
+            if account_id in taken:
+                answers.append(None)
+                continue
+            try:
+                values = await self._new_values(data, specs, owners, codes_taken)
+            except ValidationFailed as failed:
+                answers.append(failed)
+                continue
+            account = Account(id=account_id, **values)
+            stamp_new(self.actor, account)
+            key = search.account_search_key(
+                name=account.name, reading=account.reading, email=account.email
+            )
+            account.search_key = key
+            account.name_key, account.reading_key = search.name_keys(account.name, account.reading)
+            made.append(account)
+            answers.append(account)
+        self.session.add_all(made)
+        await self.session.flush()
+        grams: builtins.list[dict[str, Any]] = []
+        digits: builtins.list[dict[str, Any]] = []
+        for account in made:
+            audit_created(self.session, self.actor, account, ENTITY)
+            rows = search.index_rows(
+                account.id, account.search_key, [account.phone, account.mobile, account.fax]
+            )
+            grams += rows[0]
+            digits += rows[1]
+        await search.insert_index_rows(self.session, grams, digits)
+        await self.session.flush()
+        return answers
+
+    async def _new_values(
+        self,
+        data: Mapping[str, Any],
+        specs: Mapping[str, Any],
+        owners: dict[Any, ValidationFailed | None],
+        codes_taken: set[str | None],
+    ) -> dict[str, Any]:
+        """One new account's values, checked as `create` checks them."""
+        errors: dict[str, Any] = {}
+        values: dict[str, Any] = {}
+        try:
+            values = self._clean(data, partial=False)
+        except ValidationFailed as failed:
+            errors.update(failed.errors)
+        raw = data.get("fields")
+        try:
+            if raw is not None and not isinstance(raw, Mapping):
+                raise ValidationFailed({"fields": [NOT_AN_OBJECT]})
+            values["fields"] = clean_values(
+                specs, raw, current=None, time_zone=self.actor.time_zone
+            )
+        except ValidationFailed as failed:
+            errors.update(failed.errors)
+        if errors:
+            raise ValidationFailed(errors)
+        if values.get("owner_id") is None and self.actor.user_id is not None:
+            values["owner_id"] = self.actor.user_id
+        owner = values.get("owner_id")
+        if owner not in owners:
+            try:
+                await self._check_owner(owner, current=None)
+                owners[owner] = None
+            except ValidationFailed as failed:
+                owners[owner] = failed
+        if owners[owner] is not None:
+            raise owners[owner]  # type: ignore[misc]
+        code = values.get("code")
+        if code and code in codes_taken:
+            raise ValidationFailed({"code": [CODE_IN_USE]})
+        if code:
+            codes_taken.add(code)
+        return values
 
     async def update(self, account_id: uuid.UUID, data: Mapping[str, Any]) -> Account:
         """Apply a change based on ``data["version"]`` under the merge rule."""
@@ -108,6 +213,8 @@ class AccountService:
         )
         if "owner_id" in values:
             await self._check_owner(values["owner_id"], current=account.owner_id)
+        if "code" in values:
+            await self._check_code(values["code"], account.id)
         await update_record(self.session, self.actor, account, ENTITY, values, base)
         await self.refresh_search_key(account)
         return account
@@ -164,15 +271,22 @@ class AccountService:
             .execution_options(synchronize_session="fetch")
         )
 
-    async def refresh_search_key(self, account: Account) -> None:
-        """Rebuild the derived search key and its index rows (no new version)."""
+    async def refresh_search_key(self, account: Account, *, new: bool = False) -> None:
+        """Rebuild the derived search key and its index rows (no new version).
+
+        A ``new`` account has no contacts and no index rows yet, so none are looked for.
+        """
         contacts = (
-            await self.session.execute(
-                select(Contact.name, Contact.reading, Contact.phone, Contact.mobile).where(
-                    Contact.account_id == account.id, Contact.deleted_at.is_(None)
+            []
+            if new
+            else (
+                await self.session.execute(
+                    select(Contact.name, Contact.reading, Contact.phone, Contact.mobile).where(
+                        Contact.account_id == account.id, Contact.deleted_at.is_(None)
+                    )
                 )
-            )
-        ).all()
+            ).all()
+        )
         key = search.account_search_key(
             name=account.name,
             reading=account.reading,
@@ -184,7 +298,7 @@ class AccountService:
         account.search_key = key
         account.name_key, account.reading_key = search.name_keys(account.name, account.reading)
         await self.session.flush()
-        await search.reindex(self.session, account.id, key, phones)
+        await search.reindex(self.session, account.id, key, phones, new=new)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -231,6 +345,7 @@ class AccountService:
             read_only={"last_contact_at", "fields"},
         )
         read.choice("kind", [k.value for k in AccountKind], default=AccountKind.COMPANY.value)
+        read.text("code", max_length=50)
         read.text("name", max_length=200, required=True)
         read.reading("reading", max_length=200)
         for phone in ("phone", "mobile", "fax"):
@@ -258,6 +373,16 @@ class AccountService:
             time_zone=self.actor.time_zone,
         )
 
+    async def _check_code(self, code: str | None, account_id: uuid.UUID) -> None:
+        """A customer code names one account (deleted ones keep theirs, to be restored)."""
+        if not code:
+            return
+        taken = await self.session.scalar(
+            select(Account.id).where(Account.code == code, Account.id != account_id)
+        )
+        if taken is not None:
+            raise ValidationFailed({"code": [CODE_IN_USE]})
+
     async def _check_owner(self, owner_id: uuid.UUID | None, *, current: uuid.UUID | None) -> None:
         """Reps keep their own accounts; managers assign within their team; admins to anyone."""
         if owner_id == current:
@@ -283,6 +408,7 @@ class AccountService:
             raise ValidationFailed({"owner_id": [REP_MUST_OWN]})
 
 
+CODE_IN_USE = _l("This customer code is already used by another account.")
 REP_MUST_OWN = _l("You can only assign accounts to yourself or, as a manager, to your team.")
 
 

@@ -34,5 +34,7 @@ class AuditEntry(Base):
     version: Mapped[int]
     # {field: [old, new]}; custom values appear as "fields.<key>".
     changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The import job a change came from (channel ``import``): what undo and the trail follow.
+    job_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
 
     __table_args__ = (Index("ix_audit_entries_entity", "entity", "entity_id", "version"),)

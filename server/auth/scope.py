@@ -27,6 +27,7 @@ class Actor:
     locale: str
     time_zone: str
     channel: Channel
+    job_id: uuid.UUID | None = None  # the import job acting, for the audit trail
 
     @classmethod
     def of(cls, user: User, channel: Channel) -> Actor:

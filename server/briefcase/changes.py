@@ -98,6 +98,11 @@ def _forget(session: Session) -> None:
         session.info.pop(key, None)
 
 
+def forget(session: AsyncSession) -> None:
+    """Drop what was noted so far: the writes were rolled back to a savepoint (a dry run)."""
+    _forget(session.sync_session)
+
+
 T = TypeVar("T")
 
 

@@ -26,6 +26,7 @@ class Purchase(Record, Base):
     purchased_at: Mapped[datetime]
     amount: Mapped[int] = mapped_column(BigInteger)
     channel: Mapped[str] = mapped_column(String(16), default=Channel.STORE)
+    store: Mapped[str | None] = mapped_column(String(100))  # the shop or branch that sold it
     items: Mapped[list[Any]] = mapped_column(default=list)
 
     __table_args__ = (Index("ix_purchases_account_at", "account_id", "purchased_at"),)
@@ -39,6 +40,7 @@ class Purchase(Record, Base):
             "purchased_at": self.purchased_at,
             "amount": self.amount,
             "channel": self.channel,
+            "store": self.store,
             "items": self.items,
             "created_at": self.created_at,
             "updated_at": self.updated_at,

@@ -19,6 +19,7 @@ class PurchaseOut(msgspec.Struct):
     purchased_at: datetime
     amount: int
     channel: str
+    store: str | None
     items: list[dict[str, Any]]
     created_at: datetime
     updated_at: datetime
@@ -35,4 +36,5 @@ class PurchaseIn(Input):
     purchased_at: str | UnsetType = UNSET
     amount: int | UnsetType = UNSET
     channel: str | UnsetType | None = UNSET
+    store: str | UnsetType | None = UNSET
     items: list[dict[str, Any]] | UnsetType = UNSET

@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.accounts.models import Account
 from server.accounts.service import AccountService, account_id_of
 from server.auth.scope import Actor, visible_accounts
+from server.errors import NotFound
 from server.i18n import _l
 from server.paging import Page, keyset_page, moment_key
 from server.purchases.models import Channel, Purchase
-from server.records import find_for_create, id_for_create, insert_record
+from server.records import find_for_create, id_for_create, insert_record, record_audit
 from server.validation import BadValue, Reader
 
 ENTITY = "purchase"
@@ -63,12 +64,36 @@ class PurchaseService:
         read.moment("purchased_at", required=True)
         read.integer("amount", minimum=-MAX_AMOUNT, maximum=MAX_AMOUNT, required=True)
         read.choice("channel", [c.value for c in Channel], default=Channel.STORE.value)
+        read.text("store", max_length=100)
         read.custom("items", _items, required=False, default=[])
         values = read.finish()
         values.pop("account_id")
         purchase = Purchase(id=purchase_id, account_id=account.id, **values)
         saved = await insert_record(self.session, self.actor, purchase, ENTITY)
         return saved, saved is purchase
+
+    async def delete(self, purchase_id: uuid.UUID) -> None:
+        """Remove a purchase recorded by mistake (an import undone); the audit trail keeps it."""
+        purchase = await self.session.scalar(
+            self._visible().where(Purchase.id == purchase_id).with_for_update(of=Purchase)
+        )
+        if purchase is None:
+            raise NotFound(ENTITY)
+        record_audit(
+            self.session,
+            self.actor,
+            entity=ENTITY,
+            entity_id=purchase.id,
+            action="delete",
+            version=purchase.version + 1,
+            changes={
+                name: [value, None]
+                for name, value in purchase.public().items()
+                if name in {"account_id", "purchased_at", "amount", "store", "items"}
+            },
+        )
+        await self.session.delete(purchase)
+        await self.session.flush()
 
     async def _can_see(self, purchase: Purchase) -> bool:
         found = await self.session.scalar(self._visible().where(Purchase.id == purchase.id))

@@ -47,6 +47,7 @@ DESCRIPTIONS: Final = {
     "(`fields`, `current` and `version` say which and how they are now), or the `id` of a "
     "create already names another record.",
     413: "The body is larger than this route takes.",
+    415: "The body is not in a form this route reads (an upload is multipart/form-data).",
     422: "Some fields are not valid; `errors` names every one.",
     429: "Too many failed attempts; wait `retry_after` seconds.",
     500: "A fault on the server's side; nothing was saved. `incident` names it in the log.",

@@ -33,6 +33,7 @@ FEATURES = (
     "sync",
     "push",
     "rules",
+    "imports",
 )
 
 

@@ -1,0 +1,1 @@
+"""Importing customers, contacts and purchases from Excel and CSV files."""
