@@ -92,18 +92,19 @@ def _digits(text: str) -> str:
     return "".join(ch for ch in text if "0" <= ch <= "9")
 
 
-def phone_search_keys(e164: str) -> list[str]:
+@lru_cache(maxsize=8192)
+def phone_search_keys(e164: str) -> tuple[str, ...]:
     """The digit strings a stored number is found by: international and national digits.
 
-    ``"+819012345678"`` -> ``["819012345678", "09012345678"]``. See `phone_query_variants`.
+    ``"+819012345678"`` -> ``("819012345678", "09012345678")``. See `phone_query_variants`.
     """
     number = _parse_e164(e164)
     if number is None:
         digits = _digits(e164)
-        return [digits] if digits else []
+        return (digits,) if digits else ()
     national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
     keys = [_digits(e164), _digits(national)]
-    return list(dict.fromkeys(key for key in keys if key))
+    return tuple(dict.fromkeys(key for key in keys if key))
 
 
 # National significant numbers in Japan have 9 (landlines, 0120) or 10 (mobiles, 050, 0800)

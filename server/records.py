@@ -122,18 +122,26 @@ def stamp_new(actor: Actor, record: Versioned) -> None:
 
 def audit_created(session: AsyncSession, actor: Actor, record: Versioned, entity: str) -> None:
     """The audit entry of a new record: every value it was given."""
+    session.add(AuditEntry(**created_entry(actor, record, entity)))
+
+
+def created_entry(actor: Actor, record: Versioned, entity: str) -> dict[str, Any]:
+    """The columns of a new record's audit entry (for `audit_created`, or a batch insert)."""
     values = {k: [None, v] for k, v in record.public().items() if v not in (None, [], {})}
     for name in ("id", "version", "created_at", "updated_at"):
         values.pop(name, None)
-    record_audit(
-        session,
-        actor,
-        entity=entity,
-        entity_id=record.id,
-        action="create",
-        version=1,
-        changes=values,
-    )
+    return {
+        "id": uuid.uuid4(),
+        "at": utcnow(),
+        "actor_id": actor.user_id,
+        "channel": actor.channel,
+        "entity": entity,
+        "entity_id": record.id,
+        "action": "create",
+        "version": 1,
+        "changes": jsonable(values),
+        "job_id": actor.job_id,
+    }
 
 
 def _diff(record: Versioned, values: Mapping[str, Any]) -> dict[str, list[Any]]:

@@ -17,6 +17,7 @@ from server.imports.models import ImportChange, ImportJob
 from server.purchases.models import Purchase
 from server.worker import housekeeping
 from tests.conftest import Person, create_account
+from tests.test_briefcase import fetch, ids, since
 
 HEADER = "顧客コード,顧客名,フリガナ,〒,住所,電話,メール,担当者,備考\r\n"
 
@@ -351,3 +352,16 @@ async def test_after_thirty_days_the_file_and_undo_log_are_let_go(
     assert refused.status_code == 422
     assert "30" in refused.json()["errors"]["status"][0]
     assert await count(database, Account) == 1  # what was imported stays
+
+
+async def test_imported_accounts_reach_their_owners_briefcase_refresh(
+    manager: Person, rep: Person, database: Database
+) -> None:
+    """Accounts created together are announced to the owner's phone like any other write."""
+    before = await fetch(rep)
+    header = "顧客名,電話,担当者\r\n"
+    rows = [f"取込{i:03d},03{50_000_000 + i},{rep.email}" for i in range(30)]
+    job = await imported(manager, database, ledger(*rows, header=header))
+    assert job["created"] == 30
+    delta = await since(rep, before)
+    assert len(ids(delta)) == 30

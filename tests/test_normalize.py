@@ -153,8 +153,8 @@ def test_format_phone_national_passes_through_what_does_not_parse() -> None:
 
 
 def test_phone_search_keys() -> None:
-    assert phone_search_keys("+819012345678") == ["819012345678", "09012345678"]
-    assert phone_search_keys("+81331234567") == ["81331234567", "0331234567"]
+    assert phone_search_keys("+819012345678") == ("819012345678", "09012345678")
+    assert phone_search_keys("+81331234567") == ("81331234567", "0331234567")
 
 
 def test_phone_query_variants() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from litestar import Litestar
@@ -126,3 +127,36 @@ async def test_an_unreadable_upload_is_named_beside_the_file_field(
 async def test_a_rep_is_refused_the_wizard(client: Client, rep: Person) -> None:
     await login(client, rep.email)
     assert (await client.get("/admin/import")).status_code == 403
+
+
+async def test_the_sample_ledger_through_the_wizard(
+    client: Client, manager: Person, database: Database
+) -> None:
+    """The Shift_JIS sample as a manager meets it: its title rows skipped, its columns
+    suggested, its damage repaired and named, its two bad rows named beside their columns."""
+    sample = Path(__file__).parent / "data" / "顧客台帳_sjis.csv"
+    await login(client, manager.email)
+    job_url = (await _upload(client, sample.read_bytes(), sample.name)).headers["location"]
+    mapping = await client.get(job_url)
+    assert "見出しは3行目にあります" in mapping.text
+    for header, target in [("顧客名", "name"), ("〒", "postal_code"), ("FAX", "fax")]:
+        assert _selected(mapping.text, header) == target
+    columns = dict(re.findall(r'<label for="in-column_(\d+)">([^<]+)</label>', mapping.text))
+    form = {
+        "csrf_token": token_in(mapping.text),
+        "duplicates": "skip",
+        "action": "check",
+        **{f"column_{i}": _selected(mapping.text, header) for i, header in columns.items()},
+    }
+    form[f"column_{next(i for i, h in columns.items() if h == '担当者')}"] = ""  # not our reps
+    await client.post(job_url, data=form, headers=SAME, follow_redirects=False)
+    await runner.run_due(database, "test-worker")
+
+    checked = await client.get(job_url)
+    assert '<dd data-count="created">27</dd>' in checked.text
+    assert '<dd data-count="skipped">1</dd>' in checked.text  # row 18 repeats row 17
+    assert '<dd data-count="failed">2</dd>' in checked.text
+    assert "10行目 · メール" in checked.text
+    assert "11行目 · フリガナ" in checked.text
+    assert "先頭の0を補いました" in checked.text  # 600001 → 060-0001
+    assert "数式の記号を取り除きました" in checked.text  # ="0662345678"

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
     Select,
+    Table,
     and_,
     case,
     delete,
@@ -53,6 +54,10 @@ from server.normalize import (
     search_key,
 )
 
+# Index rows go in through the tables themselves (Core), not the ORM's bulk path: an account
+# has some 45 bigram rows, and an import writes them for thousands of accounts at once.
+GRAM_TABLE = cast("Table", AccountGram.__table__)
+PHONE_TABLE = cast("Table", AccountPhone.__table__)
 LINE_END = " "  # fold() removes spaces, so a space never occurs inside a key
 # Sorts after every digit: "123" <= digits < "123:" is "digits start with 123".
 DIGITS_END = ":"
@@ -107,9 +112,9 @@ async def insert_index_rows(
 ) -> None:
     """Add index rows made by `index_rows` (for accounts that have none yet)."""
     if grams:
-        await session.execute(insert(AccountGram), grams)
+        await session.execute(insert(GRAM_TABLE), grams)
     if digits:
-        await session.execute(insert(AccountPhone), digits)
+        await session.execute(insert(PHONE_TABLE), digits)
 
 
 async def reindex(
@@ -126,9 +131,9 @@ async def reindex(
         await session.execute(delete(AccountGram).where(AccountGram.account_id == account_id))
         await session.execute(delete(AccountPhone).where(AccountPhone.account_id == account_id))
     if grams:
-        await session.execute(insert(AccountGram), grams)
+        await session.execute(insert(GRAM_TABLE), grams)
     if digits:
-        await session.execute(insert(AccountPhone), digits)
+        await session.execute(insert(PHONE_TABLE), digits)
 
 
 # Choosing which bigrams to look up counts each one's accounts up to this cap. A bigram held by

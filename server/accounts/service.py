@@ -6,15 +6,17 @@ import builtins
 import uuid
 from collections.abc import Coroutine, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, Table, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts import search
 from server.accounts.models import EDITABLE, Account, AccountKind
+from server.audit.models import AuditEntry
 from server.auth.models import Role, User
 from server.auth.scope import Actor, visible_accounts
+from server.briefcase import changes
 from server.contacts.models import Contact
 from server.db import utcnow
 from server.errors import Forbidden, NotFound, ValidationFailed
@@ -28,9 +30,9 @@ from server.i18n import _l
 from server.normalize import format_postal_code, lookup_postal_code, parse_postal_code
 from server.paging import Page, keyset_page, offset_page, text_key
 from server.records import (
-    audit_created,
     base_version,
     clean_input,
+    created_entry,
     find_for_create,
     id_for_create,
     insert_record,
@@ -144,19 +146,23 @@ class AccountService:
             account.name_key, account.reading_key = search.name_keys(account.name, account.reading)
             made.append(account)
             answers.append(account)
-        self.session.add_all(made)
-        await self.session.flush()
+        if not made:
+            return answers
+        # Straight into the tables: the unit of work's bookkeeping for thousands of new rows
+        # costs more than the rows. The briefcase is told what the ORM would have told it.
+        await self.session.execute(insert(ACCOUNTS), [_row(account) for account in made])
+        entries = [created_entry(self.actor, account, ENTITY) for account in made]
+        await self.session.execute(insert(AUDIT_ENTRIES), entries)
         grams: builtins.list[dict[str, Any]] = []
         digits: builtins.list[dict[str, Any]] = []
         for account in made:
-            audit_created(self.session, self.actor, account, ENTITY)
             rows = search.index_rows(
                 account.id, account.search_key, [account.phone, account.mobile, account.fax]
             )
             grams += rows[0]
             digits += rows[1]
         await search.insert_index_rows(self.session, grams, digits)
-        await self.session.flush()
+        changes.touched(self.session, [account.id for account in made])
         return answers
 
     async def _new_values(
@@ -406,6 +412,15 @@ class AccountService:
         )
         if not allowed:
             raise ValidationFailed({"owner_id": [REP_MUST_OWN]})
+
+
+ACCOUNTS = cast("Table", Account.__table__)
+AUDIT_ENTRIES = cast("Table", AuditEntry.__table__)
+
+
+def _row(account: Account) -> dict[str, Any]:
+    """A new account's columns, as `create_many` inserts them."""
+    return {column.key: getattr(account, column.key) for column in ACCOUNTS.columns}
 
 
 CODE_IN_USE = _l("This customer code is already used by another account.")

@@ -98,6 +98,11 @@ def _forget(session: Session) -> None:
         session.info.pop(key, None)
 
 
+def touched(session: AsyncSession, account_ids: Iterable[uuid.UUID]) -> None:
+    """Note accounts written around the ORM (a batch insert), as a flush would have."""
+    _marks(session.sync_session, _TOUCHED).update(account_ids)
+
+
 def forget(session: AsyncSession) -> None:
     """Drop what was noted so far: the writes were rolled back to a savepoint (a dry run)."""
     _forget(session.sync_session)
