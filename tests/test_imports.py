@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from server.accounts.models import Account
 from server.audit.models import AuditEntry
@@ -365,3 +365,28 @@ async def test_imported_accounts_reach_their_owners_briefcase_refresh(
     assert job["created"] == 30
     delta = await since(rep, before)
     assert len(ids(delta)) == 30
+
+
+async def test_an_import_keeps_the_planners_statistics_up_to_date(
+    manager: Person, database: Database
+) -> None:
+    """Statistics taken while the book was small would have every chunk scan the accounts it
+    matches against; the import brings them up to date as the table grows, and at its end."""
+    async with database.writing() as session:
+        await session.execute(text("ANALYZE"))  # taken on an empty book
+    rows = [f"顧客{i:04d},03{50_000_000 + i}" for i in range(600)]
+    await imported(manager, database, ledger(*rows, header="顧客名,電話\r\n"))
+    async with database.session() as session:
+        if database.is_sqlite:
+            stat = await session.scalar(
+                text("SELECT stat FROM sqlite_stat1 WHERE idx = 'ix_accounts_name_key'")
+            )
+            estimate = int(str(stat).split()[0]) if stat else 0
+        else:
+            estimate = int(
+                await session.scalar(
+                    text("SELECT reltuples FROM pg_class WHERE relname = 'accounts'")
+                )
+                or 0
+            )
+    assert estimate >= 600

@@ -24,7 +24,7 @@ from datetime import timedelta
 from itertools import islice
 from typing import Any, Final
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts.models import Account
@@ -59,6 +59,13 @@ from server.records import jsonable
 log = logging.getLogger("fieldcrm.imports")
 
 LEASE: Final = timedelta(seconds=60)
+# The tables an import fills grow from a few rows to hundreds of thousands while it runs; the
+# planner's statistics are brought up to date this often (in chunks), or it keeps scanning
+# what it still believes is a small table to match each chunk's rows.
+STATISTICS_EVERY: Final = 20
+MATCHED: Final = ("accounts", "account_phones")
+# And once a job is done, every table it wrote that a search or a list plans queries on.
+WRITTEN: Final = ("accounts", "account_phones", "account_grams", "contacts", "purchases")
 CHUNK: Final = 250
 PREVIEW_ROWS: Final = 10
 CHANGED_SINCE = _l("Changed by someone since the import; left as it is.")
@@ -102,6 +109,20 @@ async def claim(
             )
         )
     return job_id
+
+
+async def refresh_statistics(database: Database, tables: Sequence[str] = MATCHED) -> None:
+    """``ANALYZE`` the tables an import matches rows against (or ``tables``); on a sample, so
+    it stays cheap however large they grow (SQLite: ``analysis_limit``; PostgreSQL samples by
+    itself)."""
+    async with database.session(write=True) as session:
+        if database.is_sqlite:
+            await session.execute(text("PRAGMA analysis_limit=1000"))
+            for table in tables:
+                await session.execute(text(f"ANALYZE {table}"))
+        else:
+            await session.execute(text(f"ANALYZE {', '.join(tables)}"))
+        await session.commit()
 
 
 async def run_due(
@@ -164,14 +185,18 @@ class Runner:
                 # The rows a worker before this one committed; known ones find their records.
                 for _ in islice(rows, self.position):
                     pass
-            for chunk in _chunks(rows):
+            for number, chunk in enumerate(_chunks(rows)):
                 if self.stop.is_set():
                     await self._hand_back()
                     return
+                if number % STATISTICS_EVERY == 0:
+                    await refresh_statistics(self.database)
                 await self._chunk(chunk, phase, targets, users, seen)
         except UnreadableFile as bad:
             await self._finish(JobStatus.FAILED, stored(bad.message))
             return
+        if phase is JobPhase.IMPORT:
+            await refresh_statistics(self.database, WRITTEN)
         await self._finish(JobStatus.CHECKED if phase is JobPhase.CHECK else JobStatus.DONE)
 
     async def _restart_check(self) -> None:
