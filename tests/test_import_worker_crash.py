@@ -24,7 +24,7 @@ from server.imports.service import ImportService
 from server.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-ROWS = 4000
+ROWS = 1500
 
 
 def _worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:

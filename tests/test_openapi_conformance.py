@@ -38,7 +38,7 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-PER_OPERATION = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "12"))
+PER_OPERATION = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "10"))
 BASE_URL = "http://testserver.local"
 
 
