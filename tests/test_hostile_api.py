@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from server.settings import Settings
 from tests.conftest import Person, new_id
 from tests.hostile import hostile_json, hostile_text
-from tests.world import World
+from tests.world import World, records
 
 EXAMPLES = hypothesis.settings(
     max_examples=int(os.environ.get("HOSTILE_EXAMPLES", "400")),
@@ -186,7 +186,7 @@ def api(settings: Settings) -> Iterator[Api]:
     with World.running(settings) as world:
         admin = world.run(world.person(f"admin.{uuid.uuid4().hex[:6]}@example.com", "admin", None))
         rep = world.run(world.person(f"rep.{uuid.uuid4().hex[:6]}@example.com", "rep", "営業部"))
-        ids = world.run(_records(rep, admin))
+        ids = world.run(records(rep, admin))
         document = world.run(rep.get("/schema/openapi.json")).json()
         operations: list[tuple[str, str]] = []
         parameters: dict[tuple[str, str], list[str]] = {}
@@ -199,59 +199,6 @@ def api(settings: Settings) -> Iterator[Api]:
                     p["name"] for p in operation.get("parameters", []) if p["in"] == "query"
                 ]
         yield Api(world, admin, rep, operations, parameters, ids)
-
-
-async def _records(rep: Person, admin: Person) -> dict[str, str]:
-    account = new_id()
-    made = await rep.post("/api/accounts", json={"id": account, "name": "山田商事"})
-    assert made.status_code == 201, made.text
-    contact = new_id()
-    made = await rep.post(
-        "/api/contacts", json={"id": contact, "account_id": account, "name": "山田"}
-    )
-    assert made.status_code == 201, made.text
-    task = new_id()
-    made = await rep.post(
-        "/api/tasks", json={"id": task, "account_id": account, "title": "電話", "kind": "call"}
-    )
-    assert made.status_code == 201, made.text
-    visit = new_id()
-    made = await rep.post("/api/visits", json={"id": visit, "account_id": account})
-    assert made.status_code == 201, made.text
-    field = new_id()
-    made = await admin.post(
-        "/api/fields",
-        json={
-            "id": field,
-            "entity": "account",
-            "key": "rank",
-            "type": "select",
-            "label": {"ja": "ランク", "en": "Rank"},
-            "options": [{"value": v, "label": {"ja": v, "en": v}} for v in "ABC"],
-        },
-    )
-    assert made.status_code == 201, made.text
-    me = (await rep.get("/api/users/me")).json()
-    made = await admin.post(
-        "/api/imports",
-        files={
-            "file": ("顧客.csv", "顧客名,電話\r\n山田商事,03-1234-5678\r\n".encode(), "text/csv")
-        },
-        data={"entity": "accounts"},
-    )
-    assert made.status_code == 201, made.text
-    return {
-        "job_id": made.json()["id"],
-        "entity": "accounts",
-        "account_id": account,
-        "contact_id": contact,
-        "task_id": task,
-        "visit_id": visit,
-        "field_id": field,
-        "team_id": str(me.get("team_id") or uuid.uuid4()),
-        "code": "1000001",
-        "name": "car_dealer",
-    }
 
 
 def _url(api: Api, path: str, data: st.DataObject) -> str:

@@ -29,8 +29,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from server.settings import Settings
-from tests.conftest import Person, new_id
-from tests.world import World
+from tests.conftest import Person
+from tests.world import World, records
 
 CHECKS = [
     not_a_server_error,
@@ -55,49 +55,11 @@ def conformance(settings: Settings) -> Iterator[Conformance]:
     with World.running(settings) as world:
         admin = world.run(world.person(f"admin.{uuid.uuid4().hex[:6]}@example.com", "admin", None))
         rep = world.run(world.person(f"rep.{uuid.uuid4().hex[:6]}@example.com", "rep", "営業部"))
-        ids = world.run(_records(rep, admin))
+        ids = world.run(records(rep, admin))
         document = world.run(rep.get("/schema/openapi.json")).json()
         schema = schemathesis.openapi.from_dict(document)
         operations = [result.ok() for result in schema.get_all_operations()]
         yield Conformance(world, {"admin": admin, "rep": rep}, operations, ids)
-
-
-async def _records(rep: Person, admin: Person) -> dict[str, str]:
-    account = new_id()
-    answer = await rep.post("/api/accounts", json={"id": account, "name": "山田商事"})
-    assert answer.status_code == 201, answer.text
-    contact = new_id()
-    answer = await rep.post(
-        "/api/contacts", json={"id": contact, "account_id": account, "name": "山田 太郎"}
-    )
-    assert answer.status_code == 201, answer.text
-    task = new_id()
-    answer = await rep.post(
-        "/api/tasks",
-        json={"id": task, "account_id": account, "title": "電話", "due_at": "2030-04-01T10:00Z"},
-    )
-    assert answer.status_code == 201, answer.text
-    field = new_id()
-    answer = await admin.post(
-        "/api/fields",
-        json={
-            "id": field,
-            "entity": "account",
-            "key": "rank",
-            "type": "select",
-            "label": {"ja": "ランク", "en": "Rank"},
-            "options": [{"value": "A"}, {"value": "B"}],
-        },
-    )
-    assert answer.status_code == 201, answer.text
-    return {
-        "account_id": account,
-        "contact_id": contact,
-        "task_id": task,
-        "field_id": field,
-        "user_id": str(rep.id),
-        "team_id": "default",
-    }
 
 
 def test_the_document_lists_our_error_body_and_statuses(conformance: Conformance) -> None:

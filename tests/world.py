@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Coroutine, Iterator
 from contextlib import AsyncExitStack, contextmanager
@@ -22,7 +23,7 @@ from server.auth.scope import Actor
 from server.auth.service import AuthService, UserService
 from server.db import Database
 from server.settings import Settings
-from tests.conftest import PASSWORD, Person
+from tests.conftest import PASSWORD, Person, new_id
 
 T = TypeVar("T")
 
@@ -78,3 +79,59 @@ class World:
             )
             token = await AuthService(session, self.settings).create_token(user)
         return Person(user, token, self.client)
+
+
+async def records(rep: Person, admin: Person) -> dict[str, str]:
+    """One record of each kind (the rep's account with a contact, task and visit; an admin's
+    custom field and import), and a real value for every path parameter the API has."""
+    account = new_id()
+    made = await rep.post("/api/accounts", json={"id": account, "name": "山田商事"})
+    assert made.status_code == 201, made.text
+    contact = new_id()
+    made = await rep.post(
+        "/api/contacts", json={"id": contact, "account_id": account, "name": "山田"}
+    )
+    assert made.status_code == 201, made.text
+    task = new_id()
+    made = await rep.post(
+        "/api/tasks", json={"id": task, "account_id": account, "title": "電話", "kind": "call"}
+    )
+    assert made.status_code == 201, made.text
+    visit = new_id()
+    made = await rep.post("/api/visits", json={"id": visit, "account_id": account})
+    assert made.status_code == 201, made.text
+    field = new_id()
+    made = await admin.post(
+        "/api/fields",
+        json={
+            "id": field,
+            "entity": "account",
+            "key": "rank",
+            "type": "select",
+            "label": {"ja": "ランク", "en": "Rank"},
+            "options": [{"value": v, "label": {"ja": v, "en": v}} for v in "ABC"],
+        },
+    )
+    assert made.status_code == 201, made.text
+    me = (await rep.get("/api/users/me")).json()
+    made = await admin.post(
+        "/api/imports",
+        files={
+            "file": ("顧客.csv", "顧客名,電話\r\n山田商事,03-1234-5678\r\n".encode(), "text/csv")
+        },
+        data={"entity": "accounts"},
+    )
+    assert made.status_code == 201, made.text
+    return {
+        "user_id": str(rep.id),
+        "job_id": made.json()["id"],
+        "entity": "accounts",
+        "account_id": account,
+        "contact_id": contact,
+        "task_id": task,
+        "visit_id": visit,
+        "field_id": field,
+        "team_id": str(me.get("team_id") or uuid.uuid4()),
+        "code": "1000001",
+        "name": "car_dealer",
+    }
