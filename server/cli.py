@@ -254,7 +254,7 @@ def import_(
         _fail(failed)
 
     async def go(database: Database, settings: Settings) -> tuple[dict[str, Any], list[Any]]:
-        return await run_import(database, request)
+        return await run_import(database, settings, request)
 
     try:
         summary, issues = _run(go)

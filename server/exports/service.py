@@ -20,7 +20,6 @@ from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
-from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import ColumnElement, Select, func, select
@@ -29,8 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.accounts import search
 from server.accounts.models import Account
 from server.auth.scope import Actor, visible_accounts
-from server.contacts.models import Contact
-from server.db import Database
+from server.db import Database, SoftDelete
 from server.errors import BadRequest
 from server.exports.sheets import ACCOUNTS, SHEETS, Column, Reader, Sheet, custom_columns
 from server.exports.writers import (
@@ -48,6 +46,7 @@ from server.fields.models import FieldDefinition
 from server.i18n import Text, _l
 from server.records import record_audit
 from server.validation import without_control_characters
+from server.web.files import attachment
 
 ENTITY = "export"
 BATCH_ROWS: Final = 1000
@@ -76,7 +75,6 @@ class Export:
     statement: Select[Any]
     columns: Sequence[Column]
     reader: Reader
-    rows: int
     day: str  # the day it was made, in the user's zone (for the file name)
 
     @property
@@ -97,8 +95,7 @@ class Export:
     def disposition(self) -> str:
         """``Content-Disposition``: the name in UTF-8 and a plain ASCII one for old clients."""
         plain = f"{self.sheet.name}_{self.day}.{EXTENSIONS[self.file_format]}"
-        encoded = quote(self.filename, safe="")
-        return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{encoded}"
+        return attachment(self.filename, plain)
 
     def chunks(self) -> AsyncIterator[bytes]:
         """The file's bytes, produced as the rows are read."""
@@ -167,7 +164,6 @@ class ExportService:
             statement=statement,
             columns=columns,
             reader=Reader(self.actor.locale, zone),
-            rows=rows,
             day=datetime.now(zone).date().isoformat(),
         )
 
@@ -237,7 +233,9 @@ class ExportService:
 
     @staticmethod
     def _live(sheet: Sheet) -> list[ColumnElement[bool]]:
-        return [Contact.deleted_at.is_(None)] if sheet.record is Contact else []
+        """Records a user may delete and restore are left out while deleted."""
+        record = sheet.record
+        return [record.deleted_at.is_(None)] if issubclass(record, SoftDelete) else []
 
 
 def _sources(columns: Sequence[Column]) -> list[Any]:

@@ -30,6 +30,7 @@ from typing import IO, Any, Final
 import xlsxwriter  # type: ignore[import-untyped]
 
 from server.exports.sheets import Kind
+from server.web.files import safe_cell
 
 Rows = Sequence[Sequence[Any]]
 
@@ -49,13 +50,6 @@ EXTENSIONS: Final = {CSV: "csv", CSV_CP932: "csv", XLSX: "xlsx"}
 XLSX_MAX_ROWS: Final = 1_048_575
 CHUNK_BYTES: Final = 256 * 1024
 
-FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralised(text: str) -> str:
-    """Text as a CSV cell: one a spreadsheet would read as a formula gets a ``'`` in front."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
 
 def _csv_cell(value: Any) -> Any:
     if value is None:
@@ -68,7 +62,7 @@ def _csv_cell(value: Any) -> Any:
         return value.strftime("%Y-%m-%d %H:%M")
     if isinstance(value, date):
         return value.isoformat()
-    return neutralised(str(value))
+    return safe_cell(str(value))
 
 
 # -- cp932 -------------------------------------------------------------------------------------

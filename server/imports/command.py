@@ -8,11 +8,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.audit.models import Channel
-from server.auth.models import User
+from server.auth.models import Role
 from server.auth.scope import Actor
+from server.auth.service import UserService
 from server.db import Database
 from server.errors import ValidationFailed
 from server.i18n import _l
@@ -20,6 +23,7 @@ from server.imports.models import ImportJob, ImportMapping
 from server.imports.runner import Runner, claim
 from server.imports.schemas import issue_out, job_out
 from server.imports.service import ImportService, columns_by_header
+from server.settings import Settings
 
 NO_SUCH_USER = _l("No active manager or administrator has this e-mail address.")
 NO_SUCH_MAPPING = _l("No saved mapping has this name, and no such JSON file exists.")
@@ -61,10 +65,12 @@ def read_request(
     return Request(path.name, data, entity, columns, duplicates, dry_run, as_email, sheet)
 
 
-async def run_import(database: Database, request: Request) -> tuple[dict[str, Any], list[Any]]:
+async def run_import(
+    database: Database, settings: Settings, request: Request
+) -> tuple[dict[str, Any], list[Any]]:
     """Upload, map, queue and run the job; its summary and its row issues."""
     async with database.writing() as session:
-        actor = await _actor(session, request.as_email)
+        actor = await _actor(session, settings, request.as_email)
         service = ImportService(session, actor)
         job = await service.upload(
             entity=request.entity,
@@ -86,18 +92,14 @@ async def run_import(database: Database, request: Request) -> tuple[dict[str, An
         job = await service.get(job_id)
         summary = job_out(job, await service.targets(job.entity), actor.locale)
         issues = [issue_out(issue, actor.locale) for issue in await service.issues(job)]
-    return _summary(summary), issues
+    return msgspec.structs.asdict(summary), issues
 
 
-def _summary(summary: Any) -> dict[str, Any]:
-    return {name: getattr(summary, name) for name in summary.__struct_fields__}
-
-
-async def _actor(session: Any, email: str | None) -> Actor:
+async def _actor(session: AsyncSession, settings: Settings, email: str | None) -> Actor:
     if email is None:
         return Actor.system(Channel.IMPORT)
-    user = await session.scalar(select(User).where(func.lower(User.email) == email.lower()))
-    if user is None or not user.active or user.role not in {"admin", "manager"}:
+    user = await UserService(session, Actor.system(), settings).by_email(email)
+    if user is None or not user.active or user.role not in {Role.ADMIN, Role.MANAGER}:
         raise ValidationFailed({"as": [NO_SUCH_USER]})
     return Actor.of(user, Channel.IMPORT)
 

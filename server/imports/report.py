@@ -6,11 +6,11 @@ import csv
 import io
 from collections.abc import Sequence
 from typing import Final
-from urllib.parse import quote
 
 from server.i18n import _l
 from server.imports.models import ImportIssue, ImportJob
 from server.imports.schemas import render
+from server.web.files import attachment, safe_cell
 
 HEADERS: Final = (_l("Row"), _l("Column"), _l("Kind"), _l("Message"), _l("Value"))
 KINDS: Final = {
@@ -19,13 +19,6 @@ KINDS: Final = {
     "duplicate": _l("duplicate"),
     "kept": _l("left as it is"),
 }
-# A cell starting with one of these is a formula to a spreadsheet (CSV injection).
-FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: str) -> str:
-    """A value a spreadsheet shows as text, never runs as a formula."""
-    return f"'{value}" if value.startswith(FORMULA_START) else value
 
 
 def issues_csv(job: ImportJob, issues: Sequence[ImportIssue], locale: str) -> tuple[bytes, str]:
@@ -48,5 +41,4 @@ def issues_csv(job: ImportJob, issues: Sequence[ImportIssue], locale: str) -> tu
     stem = job.filename.rsplit(".", 1)[0]
     name = f"{stem}_report.csv"
     ascii_name = "".join(ch if ch.isascii() and ch.isalnum() else "_" for ch in name)
-    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
-    return ("\ufeff" + out.getvalue()).encode("utf-8"), disposition
+    return ("\ufeff" + out.getvalue()).encode("utf-8"), attachment(name, ascii_name)

@@ -209,7 +209,7 @@ class RowProcessor:
             number, data = rows[index].number, _account_data(read.values)
             keys = _account_keys(data)
             repeated = self._in_file(number, keys)
-            matched = known.match(data)
+            matched, _ = known.match(data)
             if matched is None and repeated and self.duplicates is Duplicates.SKIP:
                 outcomes[index] = Outcome(SKIPPED, [*read.issues, *repeated])
             elif matched is None and (not repeated or self.duplicates is Duplicates.CREATE):
@@ -348,7 +348,7 @@ class RowProcessor:
     async def _account(self, number: int, read: Cells) -> Outcome:
         data = _account_data(read.values)
         accounts = AccountService(self.session, self.actor)
-        found, what = await self._match_account(data)
+        found, what = (await self._known([data])).match(data)
         issues = self._in_file(number, _account_keys(data))
         if found is None and issues and self.duplicates is Duplicates.SKIP:
             return Outcome(SKIPPED, issues)  # the earlier row makes the record
@@ -367,41 +367,6 @@ class RowProcessor:
         return Outcome(
             UPDATED, issues, updated.id, "update", updated.version, before, updated.public()
         )
-
-    async def _match_account(self, data: Mapping[str, Any]) -> tuple[Account | None, str]:
-        visible = select(Account).where(visible_accounts(self.actor), Account.deleted_at.is_(None))
-        if data.get("code"):
-            found = await self.session.scalar(visible.where(Account.code == data["code"]))
-            if found is not None:
-                return found, "code"
-        for name in ("phone", "mobile"):
-            e164 = parse_phone(str(data.get(name) or ""))
-            if e164:
-                found = await self.session.scalar(
-                    visible.join(AccountPhone, AccountPhone.account_id == Account.id)
-                    .where(AccountPhone.digits == e164.lstrip("+"))
-                    .limit(1)
-                )
-                if found is not None:
-                    return found, "phone"
-        email = parse_email(str(data.get("email") or ""))
-        if email:
-            found = await self.session.scalar(visible.where(Account.email == email).limit(1))
-            if found is not None:
-                return found, "email"
-        name = fold(str(data.get("name") or ""))
-        reading = fold(str(data.get("reading") or ""))
-        if name and (reading or data.get("address")):
-            same = visible.where(Account.name_key == name)
-            same = (
-                same.where(Account.reading_key == reading)
-                if reading
-                else same.where(Account.address == data["address"])
-            )
-            found = await self.session.scalar(same.limit(1))
-            if found is not None:
-                return found, "name"
-        return None, ""
 
     # -- contacts --------------------------------------------------------------------------
 
@@ -545,30 +510,32 @@ class RowProcessor:
 
 @dataclass
 class Known:
-    """Existing accounts by what a row can match them on (see `RowProcessor._match_account`)."""
+    """Existing accounts by what a row can match them on: its customer code, a phone, its
+    e-mail, or its folded name with the reading (or, without one, the address)."""
 
     code: dict[str, Account] = field(default_factory=dict)
     phone: dict[str, Account] = field(default_factory=dict)
     email: dict[str, Account] = field(default_factory=dict)
     name: dict[str, list[Account]] = field(default_factory=dict)
 
-    def match(self, data: Mapping[str, Any]) -> Account | None:
+    def match(self, data: Mapping[str, Any]) -> tuple[Account | None, str]:
+        """The account a row's values name, and what matched (a key of `WHAT`)."""
         if data.get("code") and (found := self.code.get(str(data["code"]))):
-            return found
+            return found, "code"
         for name in ("phone", "mobile"):
             e164 = parse_phone(str(data.get(name) or ""))
             if e164 and (found := self.phone.get(e164.lstrip("+"))):
-                return found
+                return found, "phone"
         email = parse_email(str(data.get("email") or ""))
         if email and (found := self.email.get(email)):
-            return found
+            return found, "email"
         name, reading = fold(str(data.get("name") or "")), fold(str(data.get("reading") or ""))
         for account in self.name.get(name, []):
             if (reading and account.reading_key == reading) or (
                 not reading and data.get("address") and account.address == data["address"]
             ):
-                return account
-        return None
+                return account, "name"
+        return None, ""
 
 
 def _refused(read: Cells, failed: ValidationFailed) -> Outcome:

@@ -124,13 +124,6 @@ class ImportService:
         name = _filename(filename)
         if len(data) > MAX_FILE_BYTES:
             raise ValidationFailed({"file": [TOO_BIG]})
-        try:
-            table = open_table(data, name, sheet=sheet)
-            total = table.row_count  # read to the end: a limit broken at row 150,000 is refused now
-        except UnreadableFile as bad:
-            raise ValidationFailed({"file": [bad.message]}) from None
-        targets = await self.targets(entity)
-        suggested = _suggest(entity, table.headers, targets)
         job = ImportJob(
             id=job_id or uuid.uuid4(),
             created_by=self.actor.user_id,
@@ -138,13 +131,8 @@ class ImportService:
             filename=name,
             size=len(data),
             data=data,
-            sheet=table.sheet,
-            sheets=list(table.sheets),
-            total=total,
-            headers=list(table.headers),
-            mapping={str(i): key for i, key in enumerate(suggested) if key},
-            notes=[_note(note) for note in table.notes],
         )
+        await self._read(job, data, sheet, refused_as="file")
         self.session.add(job)
         await self.session.flush()
         return job
@@ -152,20 +140,28 @@ class ImportService:
     async def choose_sheet(self, job_id: uuid.UUID, sheet: str) -> ImportJob:
         """Read another sheet of the workbook: its header, and a fresh suggestion."""
         job = await self._editable(job_id)
-        data = await self._data(job)
-        try:
-            table = open_table(data, job.filename, sheet=sheet)
-            total = table.row_count
-        except UnreadableFile as bad:
-            raise ValidationFailed({"sheet": [bad.message]}) from None
-        targets = await self.targets(job.entity)
-        suggested = _suggest(job.entity, table.headers, targets)
-        job.sheet, job.headers, job.total = table.sheet, list(table.headers), total
-        job.mapping = {str(i): key for i, key in enumerate(suggested) if key}
-        job.notes = [_note(note) for note in table.notes]
+        await self._read(job, await self._data(job), sheet, refused_as="sheet")
         job.status = JobStatus.DRAFT
         job.updated_at = utcnow()
         return job
+
+    async def _read(
+        self, job: ImportJob, data: bytes, sheet: str | None, *, refused_as: str
+    ) -> None:
+        """The job's sheet, header, length, notes and suggested mapping, read from ``data``.
+
+        The whole sheet is read once here: a limit broken at row 150,000 is refused now, before
+        anything is written, and the progress bar knows the length.
+        """
+        try:
+            table = open_table(data, job.filename, sheet=sheet)
+        except UnreadableFile as bad:
+            raise ValidationFailed({refused_as: [bad.message]}) from None
+        suggested = _suggest(job.entity, table.headers, await self.targets(job.entity))
+        job.sheet, job.sheets, job.total = table.sheet, list(table.sheets), table.row_count
+        job.headers = list(table.headers)
+        job.mapping = {str(i): key for i, key in enumerate(suggested) if key}
+        job.notes = [_note(note) for note in table.notes]
 
     async def map_columns(
         self, job_id: uuid.UUID, columns: Mapping[str, Any], duplicates: Any

@@ -26,7 +26,9 @@ class Target:
     label: Text
     kind: str = "text"
     required: bool = False
-    words: tuple[str, ...] = ()  # the labels a header is matched against, in every language
+    # A custom field's labels (ja, en) and key, which its header is matched against; built-in
+    # targets are matched by the usual names of their columns (`server.imports.headers`).
+    words: tuple[str, ...] = ()
 
     def display(self, locale: str) -> str:
         """The label in ``locale``: a custom field's own label, or our translated one."""
@@ -36,7 +38,7 @@ class Target:
 
 
 def _t(key: str, label: Text, kind: str = "text", *, required: bool = False) -> Target:
-    return Target(key, label, kind, required, (label.msgid,))
+    return Target(key, label, kind, required)
 
 
 ACCOUNT: Final = (
