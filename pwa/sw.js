@@ -309,6 +309,8 @@ self.addEventListener("message", (event) => {
     prime: () => prime(user),
     purge: () => purge(user).then(() => ({})),
     version: async () => ({ version: VERSION }),
+    // A page that opened while this worker was activating can miss its claim; it asks again.
+    claim: () => self.clients.claim().then(() => ({})),
   }[type];
   if (work) event.waitUntil(work().then(reply, (error) => reply({ state: "failed", error: String(error) })));
 });

@@ -86,11 +86,14 @@
       if (event.data?.type === "replayed") showOutbox();
     });
     await navigator.serviceWorker.register("/sw.js", { scope: "/", updateViaCache: "none" });
-    await navigator.serviceWorker.ready;
+    const registration = await navigator.serviceWorker.ready;
     if (!navigator.serviceWorker.controller) {
-      await new Promise((resolve) =>
+      const controlled = new Promise((resolve) =>
         navigator.serviceWorker.addEventListener("controllerchange", resolve, { once: true }),
       );
+      // Opened while the worker was activating, this page can miss the worker's claim.
+      registration.active?.postMessage({ type: "claim" });
+      await controlled;
     }
     if (!user) return;
     await tellWorker({ type: "user", user });

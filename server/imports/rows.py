@@ -273,7 +273,7 @@ class RowProcessor:
                 .join(AccountPhone, AccountPhone.account_id == Account.id)
                 .where(AccountPhone.digits.in_(digits))
             )
-            for account, number in found.tuples():
+            for account, number in found:
                 known.phone.setdefault(number, account)
         if emails:
             for account in await self.session.scalars(visible.where(Account.email.in_(emails))):
