@@ -46,6 +46,16 @@ class BadRequest(DomainError):  # noqa: N818
         self.errors = errors
 
 
+class Merged(DomainError):  # noqa: N818
+    """The account was merged into another; its id answers with a redirect to the survivor."""
+
+    def __init__(self, entity: str, merged_id: Any, survivor_id: Any) -> None:
+        super().__init__(f"{entity} {merged_id} was merged into {survivor_id}")
+        self.entity = entity
+        self.merged_id = merged_id
+        self.survivor_id = survivor_id
+
+
 class Conflict(DomainError):  # noqa: N818
     """Someone else changed the same fields since the version the change was based on."""
 

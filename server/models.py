@@ -6,6 +6,7 @@ from server.auth.models import ApiToken, LoginThrottle, Team, User, UserSession
 from server.briefcase.models import BriefingChange, ChangeCounter
 from server.contacts.models import Contact
 from server.db import Base
+from server.duplicates.models import DuplicatePair, DuplicateRule, DuplicateScan, Merge
 from server.fields.models import FieldDefinition, VisitForm
 from server.imports.models import ImportChange, ImportIssue, ImportJob, ImportMapping
 from server.keystore import StoredSecret
@@ -28,6 +29,9 @@ __all__ = [
     "Contact",
     "Delivery",
     "DeliveryAttempt",
+    "DuplicatePair",
+    "DuplicateRule",
+    "DuplicateScan",
     "FieldDefinition",
     "FollowUpRule",
     "ImportChange",
@@ -35,6 +39,7 @@ __all__ = [
     "ImportJob",
     "ImportMapping",
     "LoginThrottle",
+    "Merge",
     "Purchase",
     "PushSubscription",
     "Reminder",

@@ -420,3 +420,86 @@ def format_wareki(d: date) -> str:
     year = d.year - era.start.year + 1
     year_text = "元" if year == 1 else str(year)
     return f"{era.name}{year_text}年{d.month}月{d.day}日"
+
+
+# -- duplicate matching keys ------------------------------------------------------------------
+
+# Words common in company names, read out, so a name written in kana meets the reading of the
+# same name in kanji (ヤマダ商事 and 山田商事, read ヤマダショウジ).
+_COMPANY_WORD_READINGS: Final = (
+    "商事しょうじ 商店しょうてん 商会しょうかい 工業こうぎょう 興業こうぎょう 産業さんぎょう "
+    "建設けんせつ 工務店こうむてん 物産ぶっさん 電機でんき 電気でんき 製作所せいさくしょ "
+    "運輸うんゆ 食品しょくひん 不動産ふどうさん 薬局やっきょく 病院びょういん 医院いいん "
+    "歯科しか 事務所じむしょ 印刷いんさつ 技研ぎけん 精機せいき 化学かがく 設計せっけい "
+    "木材もくざい 書店しょてん 保険ほけん 農園のうえん 自動車じどうしゃ 鉄工てっこう "
+    "電設でんせつ 交通こうつう 物流ぶつりゅう 企画きかく 開発かいはつ 技術ぎじゅつ "
+    "販売はんばい 本舗ほんぽ 水産すいさん 工業所こうぎょうしょ 製菓せいか 酒造しゅぞう "
+    "工房こうぼう 商社しょうしゃ 観光かんこう 旅館りょかん 珈琲こーひー"
+)
+_SOUND_PREFIXES: Final = ("かぶしきがいしゃ", "ゆうげんがいしゃ", "かぶ")
+
+
+def _read_out(word: str) -> tuple[str, str]:
+    for kanji_length in (2, 3):  # "商事しょうじ": the kanji come first, then their reading
+        kanji, reading = word[:kanji_length], word[kanji_length:]
+        if all(not _is_kana(ch) for ch in kanji) and reading and all(map(_is_kana, reading)):
+            return kanji, reading
+    raise ValueError(word)
+
+
+def _is_kana(ch: str) -> bool:
+    return "\u3041" <= ch <= "\u309f" or ch == "ー"
+
+
+_READINGS_OF_WORDS: Final = sorted(
+    (_read_out(word) for word in _COMPANY_WORD_READINGS.split()), key=lambda p: -len(p[0])
+)
+
+
+def sound_key(name: str, reading: str | None) -> str:
+    """How a name sounds, folded: the reading if there is one, else the name when it is
+    written in kana once common company words are read out (``ヤマダ商事`` -> ``やまだしょうじ``);
+    else empty. A leading company form in a reading (カブシキガイシャ…) is dropped."""
+    key = fold(reading or "")
+    if not key:
+        key = fold(name)
+        for kanji, said in _READINGS_OF_WORDS:
+            key = key.replace(kanji, said)
+        if not key or not all(map(_is_kana, key)):
+            return ""
+    for prefix in _SOUND_PREFIXES:
+        if key.startswith(prefix) and len(key) > len(prefix) + 1:
+            return key[len(prefix) :]
+    return key
+
+
+_KANJI_DIGITS: Final = str.maketrans("〇一二三四五六七八九", "0123456789")
+_KANJI_NUMBER: Final = re.compile(r"[〇一二三四五六七八九十]+(?=丁目|番|号|の[0-9〇一二三四五六七八九十])")
+_ADDRESS_UNITS: Final = re.compile(r"(?<=[0-9])(?:丁目|番地|番|号|の)(?=[0-9]|$)|(?<=[0-9])号")
+_PREFECTURE: Final = re.compile(r"^(?:東京都|北海道|京都府|大阪府|.{2,3}県)")
+_BLOCK: Final = re.compile(r"[0-9]+(?:-[0-9]+)*")
+
+
+def _kanji_number(match: re.Match[str]) -> str:
+    text = match.group(0)
+    if "十" not in text:
+        return text.translate(_KANJI_DIGITS)
+    tens, _, ones = text.partition("十")
+    return str(int(tens.translate(_KANJI_DIGITS) or "1") * 10 + int(ones.translate(_KANJI_DIGITS) or "0"))
+
+
+def address_key(prefecture: str | None, city: str | None, address: str | None) -> str:
+    """An address in one spelling for comparing: NFKC, 丁目/番地/番/号 and dashes made one
+    hyphen (``丸の内一丁目2番3号`` and ``丸の内1-2-3`` alike), the prefecture dropped, and what
+    follows the block number (the building, the floor) cut off. Empty without a number."""
+    text = _nfkc("".join(part for part in (prefecture, city, address) if part))
+    text = "".join(text.split())
+    text = _KANJI_NUMBER.sub(_kanji_number, text)
+    for dash in _DASHES:
+        text = text.replace(dash, "-")
+    text = _ADDRESS_UNITS.sub("-", text).rstrip("-")
+    text = _PREFECTURE.sub("", text)
+    block = _BLOCK.search(text)
+    if block is None:
+        return ""
+    return text[: block.end()]

@@ -73,6 +73,7 @@ def record_audit(
             version=version,
             changes=jsonable(changes),
             job_id=actor.job_id,
+            merge_id=actor.merge_id,
         )
     )
 
@@ -141,6 +142,7 @@ def created_entry(actor: Actor, record: Versioned, entity: str) -> dict[str, Any
         "version": 1,
         "changes": jsonable(values),
         "job_id": actor.job_id,
+        "merge_id": actor.merge_id,
     }
 
 
@@ -173,6 +175,43 @@ def _apply(record: Versioned, changes: Mapping[str, list[Any]]) -> None:
             setattr(record, name, new)
     for head, bucket in merged.items():
         setattr(record, head, bucket)
+
+
+def changed_fields(record: Versioned, values: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """What ``values`` would change on ``record``: ``{name: [old, new]}`` (``fields.<key>``
+    for custom values)."""
+    return _diff(record, values)
+
+
+def flat_values(record: Versioned) -> dict[str, Any]:
+    """The record's values by the names the audit trail uses (``fields.<key>`` per key)."""
+    flat: dict[str, Any] = {}
+    for name, value in record.public().items():
+        if name in MERGED_BY_KEY:
+            flat.update({f"{name}.{key}": v for key, v in (value or {}).items()})
+        else:
+            flat[name] = value
+    return flat
+
+
+async def values_at(
+    session: AsyncSession, entity: str, record: Versioned, version: int
+) -> dict[str, Any]:
+    """The record's values as they were at ``version``, read back through the audit trail."""
+    values = {name: jsonable(value) for name, value in flat_values(record).items()}
+    later = await session.scalars(
+        select(AuditEntry.changes)
+        .where(
+            AuditEntry.entity == entity,
+            AuditEntry.entity_id == record.id,
+            AuditEntry.version > version,
+        )
+        .order_by(AuditEntry.version.desc(), AuditEntry.at.desc())
+    )
+    for changes in later:
+        for name, (old, _new) in changes.items():
+            values[name] = old
+    return values
 
 
 async def _changed_by_others(

@@ -46,6 +46,15 @@ class Account(Record, SoftDelete, Base):
     search_key: Mapped[str] = mapped_column(Text, default="")
     name_key: Mapped[str] = mapped_column(String(200), default="")
     reading_key: Mapped[str] = mapped_column(String(200), default="")
+    # How the name sounds, folded: the reading, else a name written in kana (and common
+    # company words read out: 商事 -> しょうじ). Duplicate matching meets ヤマダ商事 and 山田商事
+    # (ヤマダショウジ) on it.
+    sound_key: Mapped[str] = mapped_column(String(200), default="")
+    # Set when the account was merged into another (it is then deleted): its id keeps
+    # answering, with a redirect to the survivor.
+    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), index=True
+    )
 
     __table_args__ = (
         Index("ix_accounts_owner_live", "owner_id", "deleted_at"),
@@ -55,6 +64,7 @@ class Account(Record, SoftDelete, Base):
         # Imports match a row to an existing account by e-mail, or by name alone.
         Index("ix_accounts_email", "email"),
         Index("ix_accounts_name_key", "name_key"),
+        Index("ix_accounts_sound_key", "sound_key"),
     )
 
     def public(self) -> dict[str, Any]:

@@ -407,7 +407,8 @@ async def update_account(
     mine = changed(values, original)
     version = _version(form.get("version"))
     try:
-        await service.update(account_id, {"version": version, **service_data(mine)})
+        # An edit opened before a merge lands on the survivor, field by field.
+        await service.update(account_id, {"version": version, **service_data(mine)}, follow=True)
     except ValidationFailed as failed:
         await db.rollback()
         return _account_form(

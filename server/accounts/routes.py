@@ -38,7 +38,7 @@ async def create_account(
     return created(AccountOut, account, new=new)
 
 
-@get("/{account_id:uuid}", responses=api_errors(404))
+@get("/{account_id:uuid}", responses=api_errors(308, 404))
 async def get_account(
     db: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],
@@ -47,7 +47,7 @@ async def get_account(
     return out(AccountOut, await AccountService(db, actor).get(account_id))
 
 
-@patch("/{account_id:uuid}", responses=api_errors(403, 404, 409, 413, 422))
+@patch("/{account_id:uuid}", responses=api_errors(308, 403, 404, 409, 413, 422))
 async def update_account(
     db: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],
@@ -58,7 +58,7 @@ async def update_account(
     return out(AccountOut, await AccountService(db, actor).update(account_id, provided(data)))
 
 
-@delete("/{account_id:uuid}", status_code=200, responses=api_errors(403, 404))
+@delete("/{account_id:uuid}", status_code=200, responses=api_errors(308, 403, 404))
 async def delete_account(
     db: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],
@@ -68,7 +68,9 @@ async def delete_account(
     return out(AccountOut, await AccountService(db, actor).delete(account_id))
 
 
-@post("/{account_id:uuid}/restore", status_code=200, responses=api_errors(403, 404))
+@post(
+    "/{account_id:uuid}/restore", status_code=200, responses=api_errors(308, 403, 404)
+)
 async def restore_account(
     db: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],

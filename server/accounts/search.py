@@ -52,6 +52,7 @@ from server.normalize import (
     phone_query_variants,
     phone_search_keys,
     search_key,
+    sound_key,
 )
 
 # Index rows go in through the tables themselves (Core), not the ORM's bulk path: an account
@@ -295,6 +296,7 @@ def matching(
     return matched.order_by(rank, Account.reading_key, Account.name_key, Account.id)
 
 
-def name_keys(name: str, reading: str | None) -> tuple[str, str]:
-    """The folded name and reading, kept for ranking and ordering."""
-    return fold(name), fold(reading or "")
+def name_keys(name: str, reading: str | None) -> tuple[str, str, str]:
+    """The folded name and reading, kept for ranking and ordering, and the name's sound (for
+    duplicate matching: `server.normalize.sound_key`)."""
+    return fold(name), fold(reading or ""), sound_key(name, reading)

@@ -19,7 +19,7 @@ from server.auth.scope import Actor, visible_accounts
 from server.briefcase import changes
 from server.contacts.models import Contact
 from server.db import utcnow
-from server.errors import Forbidden, NotFound, ValidationFailed
+from server.errors import Conflict, Forbidden, Merged, NotFound, ValidationFailed
 from server.fields.validator import (
     NOT_AN_OBJECT,
     clean_custom_values,
@@ -31,18 +31,23 @@ from server.normalize import format_postal_code, lookup_postal_code, parse_posta
 from server.paging import Page, keyset_page, offset_page, text_key
 from server.records import (
     base_version,
+    changed_fields,
     clean_input,
     created_entry,
     find_for_create,
+    flat_values,
     id_for_create,
     insert_record,
+    jsonable,
     record_audit,
     stamp_new,
     update_record,
+    values_at,
 )
 from server.validation import BAD_POSTAL, REQUIRED, BadValue, Reader, parse_uuid
 
 ENTITY = "account"
+MAX_MERGE_HOPS = 10  # a merged account's survivor may itself have been merged since
 
 
 class AccountService:
@@ -56,14 +61,40 @@ class AccountService:
         stmt = select(Account).where(visible_accounts(self.actor))
         return stmt if include_deleted else stmt.where(Account.deleted_at.is_(None))
 
-    async def get(self, account_id: uuid.UUID, *, include_deleted: bool = False) -> Account:
-        """The account, if the actor may see it; otherwise `NotFound`."""
+    async def get(
+        self, account_id: uuid.UUID, *, include_deleted: bool = False, follow: bool = False
+    ) -> Account:
+        """The account, if the actor may see it; otherwise `NotFound`.
+
+        An account merged into another raises `Merged` (its id answers with a redirect), or
+        with ``follow`` answers the survivor: a record made for the merged-away account (a visit
+        queued offline before the merge) belongs to the survivor.
+        """
         account = await self.session.scalar(
             self._visible(include_deleted=include_deleted).where(Account.id == account_id)
         )
         if account is None:
-            raise NotFound(ENTITY)
+            survivor = await self.survivor(account_id)
+            if survivor is None:
+                raise NotFound(ENTITY)
+            if follow:
+                return survivor
+            raise Merged(ENTITY, account_id, survivor.id)
         return account
+
+    async def survivor(self, account_id: uuid.UUID) -> Account | None:
+        """The live account a merged-away one now lives on, if the actor may see it."""
+        current: uuid.UUID | None = account_id
+        for _ in range(MAX_MERGE_HOPS):
+            current = await self.session.scalar(
+                select(Account.merged_into_id).where(Account.id == current)
+            )
+            if current is None:
+                return None
+            found = await self.session.scalar(self._visible().where(Account.id == current))
+            if found is not None:
+                return found
+        return None
 
     async def list(
         self, *, q: str | None = None, cursor: str | None = None, limit: int | None = None
@@ -143,7 +174,9 @@ class AccountService:
                 name=account.name, reading=account.reading, email=account.email
             )
             account.search_key = key
-            account.name_key, account.reading_key = search.name_keys(account.name, account.reading)
+            (account.name_key, account.reading_key, account.sound_key) = search.name_keys(
+                account.name, account.reading
+            )
             made.append(account)
             answers.append(account)
         if not made:
@@ -208,9 +241,20 @@ class AccountService:
             codes_taken.add(code)
         return values
 
-    async def update(self, account_id: uuid.UUID, data: Mapping[str, Any]) -> Account:
-        """Apply a change based on ``data["version"]`` under the merge rule."""
-        account = await self._locked(account_id)
+    async def update(
+        self, account_id: uuid.UUID, data: Mapping[str, Any], *, follow: bool = False
+    ) -> Account:
+        """Apply a change based on ``data["version"]`` under the merge rule.
+
+        With ``follow``, a change to an account merged meanwhile applies to the survivor
+        (`_update_survivor`); without, it raises `Merged`.
+        """
+        try:
+            account = await self._locked(account_id)
+        except Merged as merged:
+            if not follow:
+                raise
+            return await self._update_survivor(account_id, merged.survivor_id, data)
         base = base_version(data)
         changes = {k: v for k, v in data.items() if k != "version"}
         values = await clean_input(
@@ -224,6 +268,42 @@ class AccountService:
         await update_record(self.session, self.actor, account, ENTITY, values, base)
         await self.refresh_search_key(account)
         return account
+
+    async def _update_survivor(
+        self, merged_id: uuid.UUID, survivor_id: uuid.UUID, data: Mapping[str, Any]
+    ) -> Account:
+        """A change made to a merged-away account (offline, before the merge) on its survivor.
+
+        The merge rule holds field by field: a field whose value on the survivor is still what
+        the change was based on is applied; one that differs (the merge took another
+        account's value, or someone changed it since) is a conflict, answered with the
+        survivor's current values.
+        """
+        survivor = await self._locked(survivor_id)
+        merged = await self.session.get(Account, merged_id)
+        assert merged is not None  # noqa: S101 - `survivor` found it
+        base = base_version(data)
+        changes = {k: v for k, v in data.items() if k != "version"}
+        values = await clean_input(
+            lambda: self._clean(changes, partial=True),
+            self._custom(data, current=survivor.fields) if "fields" in data else None,
+        )
+        seen = await values_at(self.session, ENTITY, merged, base)
+        now = {name: jsonable(value) for name, value in flat_values(survivor).items()}
+        clashing = sorted(
+            name
+            for name in changed_fields(survivor, values)
+            if now.get(name) != seen.get(name)
+        )
+        if clashing:
+            raise Conflict(clashing, jsonable(survivor.public()), survivor.version)
+        if "owner_id" in values:
+            await self._check_owner(values["owner_id"], current=survivor.owner_id)
+        if "code" in values:
+            await self._check_code(values["code"], survivor.id)
+        await update_record(self.session, self.actor, survivor, ENTITY, values, survivor.version)
+        await self.refresh_search_key(survivor)
+        return survivor
 
     async def delete(self, account_id: uuid.UUID) -> Account:
         """Soft-delete: the account disappears from lists and can be restored."""
@@ -302,7 +382,9 @@ class AccountService:
         phones = [account.phone, account.mobile, account.fax]
         phones += [p for c in contacts for p in (c.phone, c.mobile)]
         account.search_key = key
-        account.name_key, account.reading_key = search.name_keys(account.name, account.reading)
+        (account.name_key, account.reading_key, account.sound_key) = search.name_keys(
+            account.name, account.reading
+        )
         await self.session.flush()
         await search.reindex(self.session, account.id, key, phones, new=new)
 
@@ -319,10 +401,13 @@ class AccountService:
     async def _locked(self, account_id: uuid.UUID, *, include_deleted: bool = False) -> Account:
         account = await self.session.scalar(
             self._visible(include_deleted=include_deleted)
-            .where(Account.id == account_id)
+            .where(Account.id == account_id, Account.merged_into_id.is_(None))
             .with_for_update(of=Account)
         )
         if account is None:
+            survivor = await self.survivor(account_id)
+            if survivor is not None:
+                raise Merged(ENTITY, account_id, survivor.id)
             raise NotFound(ENTITY)
         return account
 

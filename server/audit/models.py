@@ -18,6 +18,7 @@ class Channel(enum.StrEnum):
     API = "api"
     SYNC = "sync"
     IMPORT = "import"
+    MERGE = "merge"
     SYSTEM = "system"
 
 
@@ -36,5 +37,7 @@ class AuditEntry(Base):
     changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # The import job a change came from (channel ``import``): what undo and the trail follow.
     job_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    # The merge (or unmerge) a change belongs to (channel ``merge``).
+    merge_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
 
     __table_args__ = (Index("ix_audit_entries_entity", "entity", "entity_id", "version"),)

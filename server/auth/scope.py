@@ -28,6 +28,7 @@ class Actor:
     time_zone: str
     channel: Channel
     job_id: uuid.UUID | None = None  # the import job acting, for the audit trail
+    merge_id: uuid.UUID | None = None  # the merge acting, for the audit trail
 
     @classmethod
     def of(cls, user: User, channel: Channel) -> Actor:

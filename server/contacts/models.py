@@ -25,6 +25,10 @@ class Contact(Record, SoftDelete, Base):
     mobile: Mapped[str | None] = mapped_column(String(20))
     email: Mapped[str | None] = mapped_column(String(254))
     fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Set when the contact was merged into another contact of the same account (and deleted).
+    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="SET NULL")
+    )
 
     def public(self) -> dict[str, Any]:
         """The contact under its JSON names."""

@@ -72,7 +72,7 @@ class ContactService:
         existing = await find_for_create(self.session, Contact, contact_id, ENTITY, self._can_see)
         if existing is not None:
             return existing, False
-        account = await self.accounts.get(account_id_of(data))
+        account = await self.accounts.get(account_id_of(data), follow=True)
         values = await clean_input(
             lambda: self._clean(data, partial=False), self._custom(data, current=None)
         )

@@ -174,6 +174,7 @@ class _Keys(NamedTuple):
     search_key: str
     name_key: str
     reading_key: str
+    sound_key: str
     grams: set[str]
     digits: set[str]
 
@@ -193,7 +194,12 @@ async def _write(database: Database, batch: _Batch, keys: Awaitable[list[_Keys]]
     grams: list[Row] = []
     phones: list[Row] = []
     for row, made in zip(batch.accounts, await keys, strict=True):
-        row.update(search_key=made.search_key, name_key=made.name_key, reading_key=made.reading_key)
+        row.update(
+            search_key=made.search_key,
+            name_key=made.name_key,
+            reading_key=made.reading_key,
+            sound_key=made.sound_key,
+        )
         grams += ({"gram": gram, "account_id": row["id"]} for gram in made.grams)
         phones += (
             {"account_id": row["id"], "digits": d, "digits_reversed": d[::-1]} for d in made.digits
@@ -444,6 +450,8 @@ class _Maker:
             search_key="",
             name_key="",
             reading_key="",
+            sound_key="",
+            merged_into_id=None,
         )
         batch.accounts.append(row)
         batch.key_parts.append(

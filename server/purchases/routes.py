@@ -16,7 +16,7 @@ from server.web.api import created, out, provided
 from server.web.openapi import api_errors
 
 
-@get("/api/accounts/{account_id:uuid}/purchases", responses=api_errors(404))
+@get("/api/accounts/{account_id:uuid}/purchases", responses=api_errors(308, 404))
 async def list_purchases(
     db: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],

@@ -58,7 +58,7 @@ class PurchaseService:
         existing = await find_for_create(self.session, Purchase, purchase_id, ENTITY, self._can_see)
         if existing is not None:
             return existing, False
-        account = await self.accounts.get(account_id_of(data))
+        account = await self.accounts.get(account_id_of(data), follow=True)
         read = Reader(data, partial=False, time_zone=self.actor.time_zone)
         read.identifier("account_id", required=True)
         read.moment("purchased_at", required=True)

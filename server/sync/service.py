@@ -354,7 +354,8 @@ class SyncService:
         elif mutation.type == "task.complete":
             record = await TaskService(self.session, self.actor).complete(mutation.entity_id, data)
         elif mutation.entity == "account":
-            record = await AccountService(self.session, self.actor).update(mutation.entity_id, data)
+            accounts = AccountService(self.session, self.actor)
+            record = await accounts.update(mutation.entity_id, data, follow=True)
         elif mutation.entity == "contact":
             record = await ContactService(self.session, self.actor).update(mutation.entity_id, data)
         else:

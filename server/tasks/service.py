@@ -101,9 +101,12 @@ class TaskService:
         existing = await find_for_create(self.session, Task, task_id, ENTITY, self._can_see)
         if existing is not None:
             return existing, False
+        account = None
         if data.get("account_id") not in (None, ""):
-            await self.accounts.get(account_id_of(data))
+            account = await self.accounts.get(account_id_of(data), follow=True)
         values = self._clean(data, partial=False)
+        if account is not None:
+            values["account_id"] = account.id  # the survivor, if the account was merged
         values["assignee_id"] = values.get("assignee_id") or self.actor.user_id
         await self._check_assignee(values["assignee_id"], current=None)
         task = Task(id=task_id, visit_id=visit_id, rule_id=rule_id, **values)
@@ -115,7 +118,7 @@ class TaskService:
         base = base_version(data)
         values = self._clean({k: v for k, v in data.items() if k != "version"}, partial=True)
         if values.get("account_id") is not None and values["account_id"] != task.account_id:
-            await self.accounts.get(values["account_id"])
+            values["account_id"] = (await self.accounts.get(values["account_id"], follow=True)).id
         if "assignee_id" in values:
             if values["assignee_id"] is None:
                 raise ValidationFailed({"assignee_id": [_l("This field is required.")]})

@@ -122,7 +122,7 @@ class VisitService:
         existing = await find_for_create(self.session, Visit, visit_id, ENTITY, self._can_see)
         if existing is not None:
             return existing, False
-        account = await self.accounts.get(account_id_of(data))
+        account = await self.accounts.get(account_id_of(data), follow=True)
         values = await clean_input(
             lambda: self._clean(data),
             clean_custom_values(
@@ -200,6 +200,11 @@ class VisitService:
                 Account.id.in_(account_ids - {None}),
             )
         )
+        found = {account.id: account for account in accounts}
+        for missing in account_ids - set(found):  # merged since: to the survivor
+            survivor = await self.accounts.survivor(missing) if missing else None
+            if missing and survivor is not None:
+                found[missing] = survivor
         contacts = await self.session.scalars(
             select(Contact).where(Contact.id.in_(contact_ids - {None}))
         )
@@ -207,7 +212,7 @@ class VisitService:
         form = await effective_visit_form(self.session, self.actor.team_id)
         return _Known(
             taken=set(taken),
-            accounts={account.id: account for account in accounts},
+            accounts=found,
             contacts={contact.id: contact for contact in contacts},
             specs=await load_specs(self.session, ENTITY),
             required={item["key"] for item in form.items if item["required"]},

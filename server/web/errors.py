@@ -25,6 +25,8 @@ from litestar.exceptions import (
 )
 from litestar.response import Redirect
 from litestar.status_codes import (
+    HTTP_303_SEE_OTHER,
+    HTTP_308_PERMANENT_REDIRECT,
     HTTP_400_BAD_REQUEST,
     HTTP_401_UNAUTHORIZED,
     HTTP_403_FORBIDDEN,
@@ -44,6 +46,7 @@ from server.errors import (
     DomainError,
     Forbidden,
     IdInUse,
+    Merged,
     NotFound,
     Throttled,
     Unauthenticated,
@@ -70,6 +73,7 @@ MESSAGES = {
     "method_not_allowed": _l("This address does not take that kind of request."),
     "unsupported_media_type": _l("The request is not in a format this address takes."),
     "out_of_range": _l("A value in the request is outside what can be stored."),
+    "merged": _l("This account was merged into another one."),
 }
 HTTP_CODES = {405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type"}
 
@@ -130,6 +134,8 @@ def domain_error(request: Req, exc: DomainError) -> Response[Any]:
         )
     if isinstance(exc, NotFound):
         return error_response(request, HTTP_404_NOT_FOUND, "not_found", MESSAGES["not_found"])
+    if isinstance(exc, Merged):
+        return merged(request, exc)
     if isinstance(exc, Conflict):
         return error_response(
             request,
@@ -160,6 +166,27 @@ def domain_error(request: Req, exc: DomainError) -> Response[Any]:
     if isinstance(exc, Unauthenticated):
         return unauthenticated(request, NotAuthorizedException())
     return server_error(request, exc)
+
+
+def merged(request: Req, exc: Merged) -> Response[Any]:
+    """A merged-away account's address answers with the same address on the survivor: 308 (the
+    API and plain pages), or ``HX-Location`` for htmx (which would follow a redirect in place)."""
+    path = request.url.path.replace(str(exc.merged_id), str(exc.survivor_id))
+    target = path + (f"?{request.url.query}" if request.url.query else "")
+    if is_api(request):
+        return error_response(
+            request,
+            HTTP_308_PERMANENT_REDIRECT,
+            "merged",
+            MESSAGES["merged"],
+            headers={"Location": target},
+            survivor_id=str(exc.survivor_id),
+        )
+    if request.headers.get("hx-request"):
+        return Response(b"", status_code=200, headers={"HX-Location": target})
+    if request.method in {"GET", "HEAD"}:
+        return Redirect(target, status_code=HTTP_308_PERMANENT_REDIRECT)
+    return Redirect(target, status_code=HTTP_303_SEE_OTHER)
 
 
 def unauthenticated(request: Req, _exc: Exception) -> Response[Any]:

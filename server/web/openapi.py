@@ -21,7 +21,7 @@ class ErrorBody(msgspec.Struct, omit_defaults=True):
 
     ``error`` is a code to branch on (``invalid``, ``bad_request``, ``unauthenticated``,
     ``forbidden``, ``not_found``, ``conflict``, ``id_in_use``, ``too_large``, ``throttled``,
-    ``login_failed``, ``server_error``, …); ``message`` is for people, in the caller's language;
+    ``login_failed``, ``merged``, ``server_error``, …); ``message`` is for people, in the caller's language;
     ``errors`` names each bad field or part of the request with its messages (empty when the
     error is about the whole request).
     """
@@ -34,9 +34,12 @@ class ErrorBody(msgspec.Struct, omit_defaults=True):
     version: int | UnsetType = UNSET  # conflict: the record's version now
     retry_after: int | UnsetType = UNSET  # throttled: seconds to wait
     incident: str | UnsetType = UNSET  # server_error: names the entry in the server's log
+    survivor_id: str | UnsetType = UNSET  # merged: the account the record now lives on
 
 
 DESCRIPTIONS: Final = {
+    308: "The account was merged into another (`survivor_id`); `Location` names the same "
+    "address on the survivor. Send the request there.",
     400: "The request cannot be read: a malformed or out-of-range query parameter or cursor, "
     "a body that is not JSON, is nested too deeply, or holds a value that cannot be stored.",
     401: "No valid session or bearer token.",

@@ -1,0 +1,1 @@
+"""One customer, one record: likely duplicates found, queued, merged and unmerged."""

@@ -1,0 +1,327 @@
+"""Whether two accounts are likely one customer: rules, scores and candidate blocking.
+
+Each rule scores a pair from 0 to 100 and counts when the score reaches its threshold; a pair
+is a likely duplicate by its best counting rule. Admins switch rules on and off and move the
+thresholds (`DuplicateRule`); the defaults suit Japanese data:
+
+- ``phone``: the same number in any spelling (E.164); 60, plus up to 40 for similar names (a
+  shared head-office number alone counts, a stricter threshold asks for the name too).
+- ``email``: the same address; scored like ``phone``.
+- ``code``: the same customer code (顧客コード): 100.
+- ``name``: how alike the folded names are, or how they sound (reading, or a kana name read
+  out: ヤマダ商事 / 山田商事 ヤマダショウジ), as `rapidfuzz`'s ratio; 20 less when the
+  postal codes or prefectures differ (two 山田商事 in two towns are two customers).
+- ``address``: the same address (丁目/番/号 and hyphen forms made equal) with a name at least
+  half alike: 40 plus 60 % of the name's likeness.
+
+Candidates come from the indexes search already keeps, never from every account: the phone
+digits table, the e-mail, code, name, sound and postal code indexes, and the rarest bigrams of
+the folded name.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from rapidfuzz import fuzz
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.accounts.models import Account, AccountGram, AccountPhone
+from server.accounts.search import bigrams_of
+from server.duplicates.models import DuplicateRule
+from server.i18n import Text, _l
+from server.normalize import (
+    address_key,
+    fold,
+    parse_email,
+    parse_phone,
+    phone_search_keys,
+    sound_key,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    key: str
+    enabled: bool
+    threshold: int
+
+
+DEFAULT_RULES: Final = {
+    "phone": Rule("phone", True, 60),
+    "email": Rule("email", True, 60),
+    "code": Rule("code", True, 100),
+    "name": Rule("name", True, 90),
+    "address": Rule("address", True, 80),
+}
+RULE_NAMES: Final[dict[str, Text]] = {
+    "phone": _l("Same phone number"),
+    "email": _l("Same e-mail address"),
+    "code": _l("Same customer code"),
+    "name": _l("Similar name or reading"),
+    "address": _l("Same address, similar name"),
+}
+RULE_HELP: Final[dict[str, Text]] = {
+    "phone": _l("60 when a number is shared, up to 100 as the names are also alike."),
+    "email": _l("60 when an address is shared, up to 100 as the names are also alike."),
+    "code": _l("100 when the customer codes are equal."),
+    "name": _l("How alike the names or readings are; 20 less in another postal code."),
+    "address": _l("The same address: 40 plus 60 % of how alike the names are."),
+}
+# Different places make an equal name weaker evidence.
+ELSEWHERE_PENALTY: Final = 20
+# The shorter of two addresses must be this long to count as contained in the longer one.
+ADDRESS_MIN: Final = 5
+# Candidates taken from each index at most; the best are kept after scoring.
+PER_INDEX: Final = 200
+NAME_GRAMS: Final = 2  # the rarest bigrams of the name whose accounts are candidates
+GRAM_COUNT_CAP: Final = 1_000
+
+
+async def load_rules(session: AsyncSession) -> dict[str, Rule]:
+    """Every rule with the admin's setting, or its default."""
+    rules = dict(DEFAULT_RULES)
+    for row in await session.scalars(select(DuplicateRule)):
+        if row.key in rules:
+            rules[row.key] = Rule(row.key, row.enabled, row.threshold)
+    return rules
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What matching looks at, folded once."""
+
+    id: uuid.UUID | None
+    name_key: str
+    sound_key: str
+    phones: frozenset[str] = frozenset()
+    email: str = ""
+    code: str = ""
+    postal_code: str = ""
+    prefecture: str = ""
+    address_key: str = ""
+
+    @classmethod
+    def of(cls, account: Account, phones: Iterable[str] = ()) -> Profile:
+        """An account as stored; ``phones`` are its rows in the phone digits table."""
+        return cls(
+            id=account.id,
+            name_key=account.name_key or fold(account.name),
+            sound_key=account.sound_key or sound_key(account.name, account.reading),
+            phones=frozenset(phones),
+            email=(account.email or "").lower(),
+            code=account.code or "",
+            postal_code=account.postal_code or "",
+            prefecture=account.prefecture or "",
+            address_key=address_key(account.prefecture, account.city, account.address),
+        )
+
+    @classmethod
+    def of_input(cls, data: Mapping[str, Any]) -> Profile:
+        """An account about to be written, from its input as typed (any spelling)."""
+
+        def text(name: str) -> str:
+            value = data.get(name)
+            return value.strip() if isinstance(value, str) else ""
+
+        digits = {
+            d
+            for name in ("phone", "mobile", "fax")
+            if (e164 := parse_phone(text(name)) if text(name) else None)
+            for d in phone_search_keys(e164)
+        }
+        email = parse_email(text("email")) if text("email") else None
+        postal = "".join(ch for ch in text("postal_code") if ch.isascii() and ch.isdigit())
+        return cls(
+            id=_uuid(data.get("id")),
+            name_key=fold(text("name")),
+            sound_key=sound_key(text("name"), text("reading")),
+            phones=frozenset(digits),
+            email=(email or "").lower(),
+            code=text("code"),
+            postal_code=postal if len(postal) == 7 else "",
+            prefecture=text("prefecture"),
+            address_key=address_key(text("prefecture"), text("city"), text("address")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    rule: str
+    score: int
+
+
+def name_likeness(a: Profile, b: Profile) -> float:
+    """0–100: the better of the folded names' and the sounds' likeness."""
+    best = fuzz.ratio(a.name_key, b.name_key) if a.name_key and b.name_key else 0.0
+    if a.sound_key and b.sound_key:
+        best = max(best, fuzz.ratio(a.sound_key, b.sound_key))
+    return best
+
+
+def address_likeness(a: Profile, b: Profile) -> float:
+    """0–100; an address that is the end of the other (no prefecture, no city) is the same."""
+    if not a.address_key or not b.address_key:
+        return 0.0
+    short, long = sorted((a.address_key, b.address_key), key=len)
+    if long.endswith(short) and len(short) >= ADDRESS_MIN:
+        return 100.0
+    return fuzz.ratio(a.address_key, b.address_key)
+
+
+def elsewhere(a: Profile, b: Profile) -> bool:
+    """Known to be in different places: other postal codes, or other prefectures."""
+    if a.postal_code and b.postal_code:
+        return a.postal_code != b.postal_code
+    return bool(a.prefecture and b.prefecture and a.prefecture != b.prefecture)
+
+
+def scores(a: Profile, b: Profile) -> dict[str, int]:
+    """Each rule's score for the pair (rules that see nothing in common are left out)."""
+    likeness = name_likeness(a, b)
+    found: dict[str, int] = {}
+    if a.phones & b.phones:
+        found["phone"] = round(60 + 0.4 * likeness)
+    if a.email and a.email == b.email:
+        found["email"] = round(60 + 0.4 * likeness)
+    if a.code and a.code == b.code:
+        found["code"] = 100
+    if likeness:
+        found["name"] = round(max(0.0, likeness - (ELSEWHERE_PENALTY if elsewhere(a, b) else 0)))
+    if address_likeness(a, b) >= 90:
+        found["address"] = round(40 + 0.6 * likeness)
+    return found
+
+
+def best_match(a: Profile, b: Profile, rules: Mapping[str, Rule]) -> Match | None:
+    """The pair's best rule that counts, or None: not a likely duplicate."""
+    counting = [
+        Match(key, score)
+        for key, score in scores(a, b).items()
+        if (rule := rules.get(key)) is not None and rule.enabled and score >= rule.threshold
+    ]
+    return max(counting, key=lambda m: (m.score, m.rule), default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    account: Account
+    score: int
+    rule: str
+
+
+@dataclass(slots=True)
+class Matcher:
+    """Likely duplicates of one account among those ``visible`` lets through."""
+
+    session: AsyncSession
+    rules: Mapping[str, Rule]
+    visible: ColumnElement[bool]
+    limit: int = 10
+
+    @classmethod
+    async def load(
+        cls, session: AsyncSession, visible: ColumnElement[bool], limit: int = 10
+    ) -> Matcher:
+        return cls(session, await load_rules(session), visible, limit)
+
+    async def likely(self, profile: Profile, exclude: Sequence[uuid.UUID] = ()) -> list[Found]:
+        """The best-scoring likely duplicates of ``profile``, best first."""
+        if not any(rule.enabled for rule in self.rules.values()):
+            return []
+        skip = {*exclude, *([profile.id] if profile.id else [])}
+        accounts = await self._candidates(profile, skip)
+        if not accounts:
+            return []
+        phones = await self._phones_of([a.id for a in accounts])
+        found = []
+        for account in accounts:
+            match = best_match(profile, Profile.of(account, phones.get(account.id, ())), self.rules)
+            if match is not None:
+                found.append(Found(account, match.score, match.rule))
+        found.sort(key=lambda f: (-f.score, f.account.name_key, f.account.id))
+        return found[: self.limit]
+
+    def _live(self) -> Select[Account]:
+        return select(Account).where(self.visible, Account.deleted_at.is_(None))
+
+    async def _candidates(self, profile: Profile, skip: set[uuid.UUID]) -> list[Account]:
+        """Accounts sharing a phone, e-mail, code, name, sound or postal code, or the rarest
+        bigrams of the name; a few hundred at most, whatever the size of the book."""
+        keys: list[ColumnElement[bool]] = []
+        if profile.phones:
+            keys.append(
+                Account.id.in_(
+                    select(AccountPhone.account_id).where(
+                        AccountPhone.digits.in_(sorted(profile.phones))
+                    )
+                )
+            )
+        if profile.email:
+            keys.append(func.lower(Account.email) == profile.email)
+            keys.append(Account.email == profile.email)
+        if profile.code:
+            keys.append(Account.code == profile.code)
+        if profile.name_key:
+            keys.append(Account.name_key == profile.name_key)
+        if profile.sound_key:
+            keys.append(Account.sound_key == profile.sound_key)
+        found: dict[uuid.UUID, Account] = {}
+        for key in keys:  # one indexed lookup each; an OR of them all defeats some planners
+            for account in await self.session.scalars(self._live().where(key).limit(PER_INDEX)):
+                found.setdefault(account.id, account)
+        if profile.postal_code:
+            same_place = self._live().where(Account.postal_code == profile.postal_code)
+            for account in await self.session.scalars(same_place.limit(PER_INDEX)):
+                found.setdefault(account.id, account)
+        for gram_ids in await self._rare_gram_ids(profile.name_key):
+            for account in await self.session.scalars(self._live().where(Account.id.in_(gram_ids))):
+                found.setdefault(account.id, account)
+        return [account for account_id, account in found.items() if account_id not in skip]
+
+    async def _rare_gram_ids(self, name_key: str) -> list[list[uuid.UUID]]:
+        """The accounts holding each of the name's rarest bigrams (a fuzzy name's neighbours)."""
+        grams = bigrams_of(name_key)
+        if not grams:
+            return []
+        counted = []
+        for gram in grams:
+            held = select(AccountGram.account_id).where(AccountGram.gram == gram)
+            count = await self.session.scalar(
+                select(func.count()).select_from(held.limit(GRAM_COUNT_CAP).subquery())
+            )
+            counted.append((int(count or 0), gram))
+        counted.sort()
+        picked = [gram for count, gram in counted[:NAME_GRAMS] if 0 < count < GRAM_COUNT_CAP]
+        return [
+            list(
+                await self.session.scalars(
+                    select(AccountGram.account_id).where(AccountGram.gram == gram).limit(PER_INDEX)
+                )
+            )
+            for gram in picked
+        ]
+
+    async def _phones_of(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, set[str]]:
+        phones: dict[uuid.UUID, set[str]] = {}
+        rows = await self.session.execute(
+            select(AccountPhone.account_id, AccountPhone.digits).where(
+                AccountPhone.account_id.in_(ids)
+            )
+        )
+        for account_id, digits in rows:
+            phones.setdefault(account_id, set()).add(digits)
+        return phones
+
+
+def _uuid(raw: Any) -> uuid.UUID | None:
+    if isinstance(raw, uuid.UUID):
+        return raw
+    try:
+        return uuid.UUID(str(raw)) if raw else None
+    except ValueError:
+        return None
