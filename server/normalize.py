@@ -474,7 +474,8 @@ def sound_key(name: str, reading: str | None) -> str:
 
 
 _KANJI_DIGITS: Final = str.maketrans("〇一二三四五六七八九", "0123456789")
-_KANJI_NUMBER: Final = re.compile(r"[〇一二三四五六七八九十]+(?=丁目|番|号|の[0-9〇一二三四五六七八九十])")
+_KANJI_NUMERALS: Final = "〇一二三四五六七八九十"
+_KANJI_NUMBER: Final = re.compile(f"[{_KANJI_NUMERALS}]+(?=丁目|番|号|の[0-9{_KANJI_NUMERALS}])")
 _ADDRESS_UNITS: Final = re.compile(r"(?<=[0-9])(?:丁目|番地|番|号|の)(?=[0-9]|$)|(?<=[0-9])号")
 _PREFECTURE: Final = re.compile(r"^(?:東京都|北海道|京都府|大阪府|.{2,3}県)")
 _BLOCK: Final = re.compile(r"[0-9]+(?:-[0-9]+)*")
@@ -485,7 +486,10 @@ def _kanji_number(match: re.Match[str]) -> str:
     if "十" not in text:
         return text.translate(_KANJI_DIGITS)
     tens, _, ones = text.partition("十")
-    return str(int(tens.translate(_KANJI_DIGITS) or "1") * 10 + int(ones.translate(_KANJI_DIGITS) or "0"))
+    value = int(tens.translate(_KANJI_DIGITS) or "1") * 10 + int(
+        ones.translate(_KANJI_DIGITS) or "0"
+    )
+    return str(value)
 
 
 def address_key(prefecture: str | None, city: str | None, address: str | None) -> str:

@@ -20,6 +20,7 @@ from server.auth.models import LoginThrottle
 from server.auth.service import AuthService
 from server.briefcase.changes import prune
 from server.db import Database, utcnow
+from server.duplicates import scan as duplicate_scans
 from server.imports import runner as imports
 from server.push.dispatch import Dispatcher
 from server.push.keys import vapid_signer
@@ -70,6 +71,7 @@ async def run(database: Database, settings: Settings, stop: asyncio.Event) -> No
     last_housekeeping = utcnow() - HOUSEKEEPING_EVERY
     # Imports run beside the reminder passes, so a long import never holds up a reminder.
     importing = asyncio.create_task(imports.work(database, stop, f"worker-{os.getpid()}"))
+    scanning = asyncio.create_task(duplicate_scans.work(database, stop, f"worker-{os.getpid()}"))
     try:
         while not stop.is_set():
             try:
@@ -89,5 +91,6 @@ async def run(database: Database, settings: Settings, stop: asyncio.Event) -> No
     finally:
         stop.set()
         await importing
+        await scanning
         if dispatcher is not None:
             await dispatcher.close()

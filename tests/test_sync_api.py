@@ -456,10 +456,10 @@ async def test_a_fault_inside_one_mutation_sets_aside_that_one_only(
     account = await create_account(rep, name="山田商事", reading="ヤマダショウジ")
     original = AccountService.update
 
-    async def update(self: AccountService, account_id: uuid.UUID, data: Any) -> Any:
+    async def update(self: AccountService, account_id: uuid.UUID, data: Any, **kw: Any) -> Any:
         if data.get("notes") == "故障を起こす":
             raise RuntimeError("a fault of the server's own")
-        return await original(self, account_id, data)
+        return await original(self, account_id, data, **kw)
 
     monkeypatch.setattr(AccountService, "update", update)
     before, faulty, after = (

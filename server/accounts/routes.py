@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import uuid
 
+import msgspec
 from litestar import Response, Router, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts.schemas import AccountIn, AccountOut, AccountPage, PostalAddress
 from server.accounts.service import AccountService, lookup_address
 from server.auth.scope import Actor
-from server.web.api import created, out, provided
+from server.duplicates.schemas import AccountCreated
+from server.duplicates.service import DuplicateService
+from server.web.api import out, provided
 from server.web.openapi import api_errors
 
 
@@ -29,13 +33,28 @@ async def list_accounts(
     return AccountPage([out(AccountOut, a) for a in page.items], page.next_cursor)
 
 
-@post("/", responses=api_errors(403, 409, 413, 422, repeated=AccountOut))
+@post("/", responses=api_errors(403, 409, 413, 422, repeated=AccountCreated))
 async def create_account(
     db: NamedDependency[AsyncSession], actor: NamedDependency[Actor], data: JSONBody[AccountIn]
-) -> Response[AccountOut]:
-    """Create an account; sending the same ``id`` again answers the account already made."""
+) -> Response[AccountCreated]:
+    """Create an account; sending the same ``id`` again answers the account already made.
+
+    ``duplicates`` names the accounts the caller can see that this one likely repeats (by
+    the rules on ``/api/duplicates/rules``); the account is made all the same.
+    """
     account, new = await AccountService(db, actor).create(provided(data))
-    return created(AccountOut, account, new=new)
+    found = await DuplicateService(db, actor).likely(account.public(), exclude=[account.id])
+    answer = msgspec.convert(
+        {
+            **account.public(),
+            "duplicates": [
+                {"id": f.account.id, "name": f.account.name, "score": f.score, "rule": f.rule}
+                for f in found
+            ],
+        },
+        AccountCreated,
+    )
+    return Response(answer, status_code=HTTP_201_CREATED if new else HTTP_200_OK)
 
 
 @get("/{account_id:uuid}", responses=api_errors(308, 404))
@@ -68,9 +87,7 @@ async def delete_account(
     return out(AccountOut, await AccountService(db, actor).delete(account_id))
 
 
-@post(
-    "/{account_id:uuid}/restore", status_code=200, responses=api_errors(308, 403, 404)
-)
+@post("/{account_id:uuid}/restore", status_code=200, responses=api_errors(308, 403, 404))
 async def restore_account(
     db: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],

@@ -291,9 +291,7 @@ class AccountService:
         seen = await values_at(self.session, ENTITY, merged, base)
         now = {name: jsonable(value) for name, value in flat_values(survivor).items()}
         clashing = sorted(
-            name
-            for name in changed_fields(survivor, values)
-            if now.get(name) != seen.get(name)
+            name for name in changed_fields(survivor, values) if now.get(name) != seen.get(name)
         )
         if clashing:
             raise Conflict(clashing, jsonable(survivor.public()), survivor.version)

@@ -21,7 +21,8 @@ class ErrorBody(msgspec.Struct, omit_defaults=True):
 
     ``error`` is a code to branch on (``invalid``, ``bad_request``, ``unauthenticated``,
     ``forbidden``, ``not_found``, ``conflict``, ``id_in_use``, ``too_large``, ``throttled``,
-    ``login_failed``, ``merged``, ``server_error``, …); ``message`` is for people, in the caller's language;
+    ``login_failed``, ``merged``, ``server_error``,
+    …); ``message`` is for people, in the caller's language;
     ``errors`` names each bad field or part of the request with its messages (empty when the
     error is about the whole request).
     """
