@@ -37,6 +37,7 @@ from server.auth.middleware import AuthenticationMiddleware, check_request_origi
 from server.briefcase.routes import api as briefcase_api
 from server.contacts.routes import api as contacts_api
 from server.db import Database
+from server.duplicates import pages as duplicate_pages
 from server.duplicates.routes import api as duplicates_api
 from server.errors import DomainError
 from server.exports.routes import export as export_api
@@ -172,6 +173,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             imports_api,
             duplicates_api,
             *import_pages.pages,
+            *duplicate_pages.pages,
             fields_api,
             sync_api,
             briefcase_api,

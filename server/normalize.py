@@ -434,7 +434,9 @@ _COMPANY_WORD_READINGS: Final = (
     "木材もくざい 書店しょてん 保険ほけん 農園のうえん 自動車じどうしゃ 鉄工てっこう "
     "電設でんせつ 交通こうつう 物流ぶつりゅう 企画きかく 開発かいはつ 技術ぎじゅつ "
     "販売はんばい 本舗ほんぽ 水産すいさん 工業所こうぎょうしょ 製菓せいか 酒造しゅぞう "
-    "工房こうぼう 商社しょうしゃ 観光かんこう 旅館りょかん 珈琲こーひー"
+    "工房こうぼう 商社しょうしゃ 観光かんこう 旅館りょかん 珈琲こーひー "
+    "薬品やくひん 製薬せいやく 工場こうじょう 本店ほんてん 建材けんざい 機械きかい "
+    "住宅じゅうたく 設備せつび 電子でんし 金属きんぞく 通信つうしん 倉庫そうこ"
 )
 _SOUND_PREFIXES: Final = ("かぶしきがいしゃ", "ゆうげんがいしゃ", "かぶ")
 
@@ -456,13 +458,21 @@ _READINGS_OF_WORDS: Final = sorted(
 )
 
 
+# A dash after katakana is a long-vowel mark typed on the wrong key (コ－ヨ－ for コーヨー).
+_KANA_DASH: Final = re.compile(r"(?<=[\u30a1-\u30fa\uff66-\uff9d])[-\uff0d\u2010\u2212\uff70]")
+
+
+def _kana_dashes(text: str) -> str:
+    return _KANA_DASH.sub("ー", text)
+
+
 def sound_key(name: str, reading: str | None) -> str:
     """How a name sounds, folded: the reading if there is one, else the name when it is
     written in kana once common company words are read out (``ヤマダ商事`` -> ``やまだしょうじ``);
     else empty. A leading company form in a reading (カブシキガイシャ…) is dropped."""
-    key = fold(reading or "")
+    key = fold(_kana_dashes(reading or ""))
     if not key:
-        key = fold(name)
+        key = fold(_kana_dashes(name))
         for kanji, said in _READINGS_OF_WORDS:
             key = key.replace(kanji, said)
         if not key or not all(map(_is_kana, key)):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,9 @@ FILLERS = [
         )
     )
 ]
+
+# pytest's record_property: a name and a value for the JUnit report.
+RecordProperty = Callable[[str, object], None]
 
 
 def _profiles(case: dict[str, Any]) -> tuple[Profile, Profile]:
@@ -129,7 +133,7 @@ class Measure:
 
 
 def test_the_rules_tell_duplicates_apart_on_the_case_file(
-    record_property: Any,
+    record_property: RecordProperty,
 ) -> None:
     measure = Measure()
     for case in CASES:
@@ -137,7 +141,8 @@ def test_the_rules_tell_duplicates_apart_on_the_case_file(
     print(measure.summary("rules"))  # noqa: T201 - the measure is read with -s
     record_property("precision", round(measure.precision, 3))
     record_property("recall", round(measure.recall, 3))
-    assert not measure.shortfalls(), "\n".join(measure.shortfalls())
+    shortfalls = measure.shortfalls()
+    assert not shortfalls, "\n".join(shortfalls)
 
 
 @pytest.mark.parametrize(
@@ -160,7 +165,7 @@ def test_yamada_shoji_and_yamada_kogyo_do_not_match() -> None:
 
 
 async def test_the_indexed_lookup_finds_what_the_rules_match(
-    database: Database, backend: str, record_property: Any
+    database: Database, backend: str, record_property: RecordProperty
 ) -> None:
     async with database.writing() as session:
         service = AccountService(session, Actor.system())
@@ -168,7 +173,8 @@ async def test_the_indexed_lookup_finds_what_the_rules_match(
         for filler in FILLERS:
             await service.create(filler)
     measure = Measure()
-    lost, extra = [], []
+    lost: list[str] = []
+    extra: list[str] = []
     async with database.session() as session:
         matcher = Matcher(
             session, await load_rules(session), true(), limit=len(CASES) + len(FILLERS)
@@ -186,7 +192,8 @@ async def test_the_indexed_lookup_finds_what_the_rules_match(
     record_property("recall", round(measure.recall, 3))
     assert not lost, "the rules match, the lookup does not find:\n" + "\n".join(lost)
     assert not extra, "the lookup finds, the rules do not match:\n" + "\n".join(extra)
-    assert not measure.shortfalls(), "\n".join(measure.shortfalls())
+    shortfalls = measure.shortfalls()
+    assert not shortfalls, "\n".join(shortfalls)
 
 
 async def _store(database: Database, data: dict[str, Any]) -> uuid.UUID:

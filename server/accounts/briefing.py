@@ -16,16 +16,15 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from difflib import SequenceMatcher
 from itertools import pairwise
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_, select, true
+from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.accounts.models import Account, AccountPhone, RecentView
+from server.accounts.models import Account, RecentView
 from server.auth.models import User
 from server.auth.scope import Actor, visible_accounts
 from server.contacts.models import Contact
@@ -33,7 +32,6 @@ from server.db import Database, dialect_insert, utcnow
 from server.errors import NotFound
 from server.fields.models import Entity, FieldDefinition
 from server.fields.service import compact
-from server.normalize import fold, parse_email, parse_phone
 from server.purchases.models import Purchase
 from server.tasks.models import Task
 from server.visits.models import Visit
@@ -44,8 +42,6 @@ TREND_MONTHS: Final = 12
 LAST_VISITS: Final = 3
 OPEN_TASKS: Final = 20
 # Two names with the same reading count as "very similar" from this SequenceMatcher ratio.
-SIMILAR_NAME: Final = 0.5
-DUPLICATE_CANDIDATES: Final = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,14 +89,6 @@ class Briefing:
     contacts: list[Contact]
     # Active account field definitions (compact) with the account's value for each.
     fields: list[tuple[dict[str, Any], Any]] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class Duplicate:
-    account: Account
-    same_phone: bool
-    same_email: bool
-    similar_name: bool
 
 
 def month_starts(now: datetime, time_zone: str, count: int = TREND_MONTHS) -> list[datetime]:
@@ -221,51 +209,6 @@ class BriefingService:
         definitions = await field_definitions(self.session, Entity.ACCOUNT)
         return [(d, values.get(d["key"])) for d in definitions]
 
-    async def duplicates(self, data: Mapping[str, Any]) -> list[Duplicate]:
-        """Visible accounts that a new account made from ``data`` may repeat.
-
-        The same phone (the account's or a contact's, in any spelling), the same e-mail, the
-        same name, or the same reading with a similar name. The account ``data["id"]``
-        names (a create sent twice) is not its own duplicate.
-        """
-        phones = {parse_phone(raw) for raw in _texts(data, "phone", "mobile", "fax")}
-        digits = sorted(p.removeprefix("+") for p in phones if p)
-        emails = [e.lower() for raw in _texts(data, "email") if (e := parse_email(raw))]
-        names = _texts(data, "name")
-        readings = _texts(data, "reading")
-        name_key = fold(names[0]) if names else ""
-        reading_key = fold(readings[0]) if readings else ""
-        same_phone: ColumnElement[bool] = (
-            Account.id.in_(select(AccountPhone.account_id).where(AccountPhone.digits.in_(digits)))
-            if digits
-            else false()
-        )
-        same_email = func.lower(Account.email) == emails[0] if emails else false()
-        same_name = Account.name_key == name_key if name_key else false()
-        same_reading = Account.reading_key == reading_key if reading_key else false()
-        itself = _uuid(data.get("id"))
-        rows = await self.session.execute(
-            select(Account, same_phone, same_email, same_name)
-            .where(
-                visible_accounts(self.actor),
-                Account.deleted_at.is_(None),
-                Account.id != itself if itself is not None else true(),
-                or_(same_phone, same_email, same_name, same_reading),
-            )
-            .order_by(Account.reading_key, Account.name_key, Account.id)
-            .limit(DUPLICATE_CANDIDATES)
-        )
-        found: list[Duplicate] = []
-        for account, phone, email, name in rows:
-            similar = bool(name) or (
-                bool(reading_key)
-                and account.reading_key == reading_key
-                and SequenceMatcher(None, name_key, account.name_key).ratio() >= SIMILAR_NAME
-            )
-            if phone or email or similar:
-                found.append(Duplicate(account, bool(phone), bool(email), similar))
-        return found
-
 
 async def field_definitions(session: AsyncSession, entity: str) -> list[dict[str, Any]]:
     """The active custom field definitions of ``entity`` in compact form, in order."""
@@ -338,17 +281,6 @@ async def recently_viewed(session: AsyncSession, actor: Actor, limit: int = 5) -
         .limit(limit)
     )
     return list(rows)
-
-
-def _texts(data: Mapping[str, Any], *names: str) -> list[str]:
-    return [v.strip() for n in names if isinstance(v := data.get(n), str) and v.strip()]
-
-
-def _uuid(raw: Any) -> uuid.UUID | None:
-    try:
-        return raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))
-    except ValueError:
-        return None
 
 
 def _aware(value: datetime | None) -> datetime | None:

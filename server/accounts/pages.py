@@ -27,7 +27,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts.briefing import (
     BriefingService,
-    Duplicate,
     RecentViews,
     field_definitions,
     recently_viewed,
@@ -38,6 +37,8 @@ from server.auth.scope import Actor
 from server.briefcase.shell import SHELL_ID, SHELL_NAME, is_shell
 from server.contacts.models import Contact
 from server.contacts.service import ContactService
+from server.duplicates.matcher import Found
+from server.duplicates.service import DuplicateService
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.fields.models import Entity
 from server.fields.types import input_value
@@ -353,7 +354,7 @@ async def create_account(
     data = {"id": form.get("id"), **service_data(values)}
     new_id = str(form.get("id") or uuid.uuid4())
     if form.get("confirm") != "duplicates":
-        duplicates = await BriefingService(db, actor).duplicates(data)
+        duplicates = await DuplicateService(db, actor).likely(data)
         if duplicates:
             return _account_form(request, definitions, values, new_id=new_id, duplicates=duplicates)
     try:
@@ -445,7 +446,7 @@ def _account_form(
     account_id: uuid.UUID | None = None,
     version: int | None = None,
     original: Values | None = None,
-    duplicates: Sequence[Duplicate] = (),
+    duplicates: Sequence[Found] = (),
     errors: Mapping[str, Sequence[Text]] | None = None,
     status_code: int = 200,
 ) -> Template:

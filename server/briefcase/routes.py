@@ -73,6 +73,7 @@ async def briefcase(
         full=batch.full,
         accounts=items,
         deleted=batch.deleted,
+        merged=batch.merged,
         next_cursor=batch.next_cursor,
         fields=batch.fields or None,
     )

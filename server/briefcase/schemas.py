@@ -39,3 +39,6 @@ class Briefcase(msgspec.Struct):
     next_cursor: str | None
     # Field definitions and the visit form (compact), on the first page only.
     fields: dict[str, Any] | None = None
+    # Deletion markers of accounts merged into another: merged id -> the survivor's id (the
+    # survivor itself comes among ``accounts`` when the user keeps it).
+    merged: dict[uuid.UUID, uuid.UUID] = msgspec.field(default_factory=dict)

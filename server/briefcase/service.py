@@ -40,6 +40,8 @@ class Batch:
     deleted: list[uuid.UUID]
     next_cursor: str | None
     fields: dict[str, Any] = field(default_factory=dict)
+    # Of ``deleted``, those merged into another account: merged id -> survivor id.
+    merged: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
 
 
 class BriefcaseService:
@@ -87,6 +89,14 @@ class BriefcaseService:
                 )
         if cursor is not None:
             owned = owned.where(Account.id > cursor)
+        merged: dict[uuid.UUID, uuid.UUID] = {}
+        if deleted:
+            rows = await self.session.execute(
+                select(Account.id, Account.merged_into_id).where(
+                    Account.id.in_(deleted), Account.merged_into_id.is_not(None)
+                )
+            )
+            merged = {row.id: row.merged_into_id for row in rows}
         ids = list(await self.session.scalars(owned.limit(limit + 1)))
         more = len(ids) > limit
         ids = ids[:limit]
@@ -99,6 +109,7 @@ class BriefcaseService:
             briefings=briefings,
             phones=await self._phones(ids),
             deleted=deleted,
+            merged=merged,
             next_cursor=str(ids[-1]) if more else None,
             fields=fields if cursor is None else {},
         )

@@ -5,14 +5,15 @@ is a likely duplicate by its best counting rule. Admins switch rules on and off 
 thresholds (`DuplicateRule`); the defaults suit Japanese data:
 
 - ``phone``: the same number in any spelling (E.164); 60, plus up to 40 for similar names (a
-  shared head-office number alone counts, a stricter threshold asks for the name too).
+  shared head-office number alone counts, a stricter threshold asks for the name too); between
+  two people, who share numbers at home, only the name's likeness less 10.
 - ``email``: the same address; scored like ``phone``.
 - ``code``: the same customer code (顧客コード): 100.
 - ``name``: how alike the folded names are, or how they sound (reading, or a kana name read
   out: ヤマダ商事 / 山田商事 ヤマダショウジ), as `rapidfuzz`'s ratio; 20 less when the
   postal codes or prefectures differ (two 山田商事 in two towns are two customers).
-- ``address``: the same address (丁目/番/号 and hyphen forms made equal) with a name at least
-  half alike: 40 plus 60 % of the name's likeness.
+- ``address``: the same address (丁目/番/号 and hyphen forms made equal): 20 plus 80 % of the
+  names' likeness, a name that begins the other counting as alike (a branch).
 
 Candidates come from the indexes search already keeps, never from every account: the phone
 digits table, the e-mail, code, name, sound and postal code indexes, and the rarest bigrams of
@@ -66,16 +67,20 @@ RULE_NAMES: Final[dict[str, Text]] = {
     "address": _l("Same address, similar name"),
 }
 RULE_HELP: Final[dict[str, Text]] = {
-    "phone": _l("60 when a number is shared, up to 100 as the names are also alike."),
+    "phone": _l(
+        "60 when a number is shared, up to 100 as the names are also alike (between people, "
+        "the names' likeness less 10)."
+    ),
     "email": _l("60 when an address is shared, up to 100 as the names are also alike."),
     "code": _l("100 when the customer codes are equal."),
     "name": _l("How alike the names or readings are; 20 less in another postal code."),
-    "address": _l("The same address: 40 plus 60 % of how alike the names are."),
+    "address": _l("The same address: 20 plus 80 % of how alike the names are."),
 }
 # Different places make an equal name weaker evidence.
 ELSEWHERE_PENALTY: Final = 20
 # The shorter of two addresses must be this long to count as contained in the longer one.
 ADDRESS_MIN: Final = 5
+CONTAINED_MIN: Final = 3
 # Candidates taken from each index at most; the best are kept after scoring.
 PER_INDEX: Final = 200
 NAME_GRAMS: Final = 2  # the rarest bigrams of the name whose accounts are candidates
@@ -98,6 +103,7 @@ class Profile:
     id: uuid.UUID | None
     name_key: str
     sound_key: str
+    person: bool = False
     phones: frozenset[str] = frozenset()
     email: str = ""
     code: str = ""
@@ -110,6 +116,7 @@ class Profile:
         """An account as stored; ``phones`` are its rows in the phone digits table."""
         return cls(
             id=account.id,
+            person=account.kind == "person",
             name_key=account.name_key or fold(account.name),
             sound_key=account.sound_key or sound_key(account.name, account.reading),
             phones=frozenset(phones),
@@ -138,6 +145,7 @@ class Profile:
         postal = "".join(ch for ch in text("postal_code") if ch.isascii() and ch.isdigit())
         return cls(
             id=_uuid(data.get("id")),
+            person=text("kind") == "person",
             name_key=fold(text("name")),
             sound_key=sound_key(text("name"), text("reading")),
             phones=frozenset(digits),
@@ -156,11 +164,26 @@ class Match:
 
 
 def name_likeness(a: Profile, b: Profile) -> float:
-    """0–100: the better of the folded names' and the sounds' likeness."""
-    best = fuzz.ratio(a.name_key, b.name_key) if a.name_key and b.name_key else 0.0
+    """0–100: how alike the folded names and the sounds are. For companies the better of the
+    two (spellings of one name differ in either); for people the worse (佐々木亮 and 佐々木涼子
+    sound nearly alike, and are two people)."""
+    found = []
+    if a.name_key and b.name_key:
+        found.append(fuzz.ratio(a.name_key, b.name_key))
     if a.sound_key and b.sound_key:
-        best = max(best, fuzz.ratio(a.sound_key, b.sound_key))
-    return best
+        found.append(fuzz.ratio(a.sound_key, b.sound_key))
+    if not found:
+        return 0.0
+    return min(found) if a.person and b.person else max(found)
+
+
+def contained_likeness(a: Profile, b: Profile) -> float:
+    """Like `name_likeness`, but a name that is the whole of the start of the other (大和金型,
+    大和金型 本社工場) counts as the same: at one address, that is one customer's branch."""
+    short, long = sorted((a.name_key, b.name_key), key=len)
+    if len(short) >= CONTAINED_MIN and long.startswith(short):
+        return 100.0
+    return name_likeness(a, b)
 
 
 def address_likeness(a: Profile, b: Profile) -> float:
@@ -184,16 +207,19 @@ def scores(a: Profile, b: Profile) -> dict[str, int]:
     """Each rule's score for the pair (rules that see nothing in common are left out)."""
     likeness = name_likeness(a, b)
     found: dict[str, int] = {}
+    # A shared number or address alone is a company's head office; people share them at
+    # home (鈴木一郎 and 鈴木花子), so between people the name must carry it.
+    shared = likeness - 10 if a.person and b.person else 60 + 0.4 * likeness
     if a.phones & b.phones:
-        found["phone"] = round(60 + 0.4 * likeness)
+        found["phone"] = round(max(0.0, shared))
     if a.email and a.email == b.email:
-        found["email"] = round(60 + 0.4 * likeness)
+        found["email"] = round(max(0.0, shared))
     if a.code and a.code == b.code:
         found["code"] = 100
     if likeness:
         found["name"] = round(max(0.0, likeness - (ELSEWHERE_PENALTY if elsewhere(a, b) else 0)))
     if address_likeness(a, b) >= 90:
-        found["address"] = round(40 + 0.6 * likeness)
+        found["address"] = round(20 + 0.8 * contained_likeness(a, b))
     return found
 
 
@@ -296,7 +322,8 @@ class Matcher:
             )
             counted.append((int(count or 0), gram))
         counted.sort()
-        picked = [gram for count, gram in counted[:NAME_GRAMS] if 0 < count < GRAM_COUNT_CAP]
+        present = [(count, gram) for count, gram in counted if count > 0]
+        picked = [gram for count, gram in present[:NAME_GRAMS] if count < GRAM_COUNT_CAP]
         return [
             list(
                 await self.session.scalars(

@@ -34,6 +34,7 @@ FEATURES = (
     "push",
     "rules",
     "imports",
+    "duplicates",
 )
 
 
