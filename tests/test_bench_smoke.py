@@ -96,3 +96,13 @@ def test_concurrent_writes_never_fail(tmp_path: Path) -> None:
     assert writes["statuses"] == {"201": writes["requests"]}
     assert writes["errors"] == 0
     assert writes["database_locked"] == 0
+
+
+def test_duplicate_scan_finds_the_seeded_twins(tmp_path: Path) -> None:
+    [size] = smoke("duplicates", tmp_path)["sizes"]
+    scan = size["scan"]
+    assert scan["done"]
+    assert scan["true_pairs"] == size["twins"] > 0
+    assert scan["found_true"] > 0
+    assert size["baseline"]["pairs_compared"] > 0
+    assert size["create"]["check"]["p99_ms"] > 0

@@ -205,6 +205,12 @@ async def _setup(world: World) -> tuple[Person, Person, list[str]]:
         },
     )
     assert made.status_code == 201, made.text
+    twin = new_id()
+    made = await rep.post(
+        "/api/accounts",
+        json={"id": twin, "name": "山田商事", "fields": {"date_x": "2025-04-01"}},
+    )
+    assert made.status_code == 201, made.text
     contact = new_id()
     answer = await rep.post(
         "/api/contacts", json={"id": contact, "account_id": account, "name": "山田 太郎"}
@@ -257,6 +263,9 @@ async def _setup(world: World) -> tuple[Person, Person, list[str]]:
         "/admin/rules",
         "/admin/import",
         f"/admin/import/{upload.json()['id']}",
+        "/admin/duplicates",
+        "/admin/duplicates/rules",
+        f"/accounts/merge?ids={account}&ids={twin}",
     ]
     return admin, rep, pages
 

@@ -122,9 +122,19 @@ async def records(rep: Person, admin: Person) -> dict[str, str]:
         data={"entity": "accounts"},
     )
     assert made.status_code == 201, made.text
+    job = made.json()["id"]
+    twins = [new_id(), new_id()]
+    for twin in twins:
+        made = await admin.post("/api/accounts", json={"id": twin, "name": "ヤマダ商事"})
+        assert made.status_code == 201, made.text
+    made = await admin.post(
+        "/api/accounts/merge", json={"survivor_id": twins[0], "merged_ids": [twins[1]]}
+    )
+    assert made.status_code == 201, made.text
     return {
+        "merge_id": made.json()["id"],
         "user_id": str(rep.id),
-        "job_id": made.json()["id"],
+        "job_id": job,
         "entity": "accounts",
         "account_id": account,
         "contact_id": contact,

@@ -79,7 +79,7 @@ async def _owners(db: AsyncSession, accounts: list[Account]) -> dict[uuid.UUID, 
     if not ids:
         return {}
     rows = await db.execute(select(User.id, User.name).where(User.id.in_(ids)))
-    return dict(rows.tuples().all())
+    return {row[0]: row[1] for row in rows}
 
 
 # -- the queue -------------------------------------------------------------------------------
