@@ -494,6 +494,35 @@ async def _edit_form(phone: Phone, account_id: str) -> dict[str, str]:
     }
 
 
+async def test_an_edit_that_makes_a_duplicate_is_pointed_out_before_saving(
+    phone: Phone, rep: Person
+) -> None:
+    existing = await create_account(rep, name="鈴木建設", reading="スズキケンセツ")
+    account = await create_account(rep, name="佐藤工務店", reading="サトウコウムテン")
+    form = await _edit_form(phone, account["id"])
+    renamed = {**form, "name": "株式会社鈴木建設", "reading": "スズキケンセツ"}
+    response = await phone.post(f"/accounts/{account['id']}", data=renamed, headers=SAME_ORIGIN)
+    assert response.status_code == 200
+    assert f'href="/accounts/{existing["id"]}"' in response.text
+    assert (await rep.get(f"/api/accounts/{account['id']}")).json()["name"] == "佐藤工務店"
+    anyway = await phone.post(
+        f"/accounts/{account['id']}",
+        data={**renamed, "confirm": "duplicates"},
+        headers=SAME_ORIGIN,
+        follow_redirects=False,
+    )
+    assert anyway.status_code == 303
+    assert (await rep.get(f"/api/accounts/{account['id']}")).json()["name"] == "株式会社鈴木建設"
+    notes_only = await _edit_form(phone, account["id"])
+    saved = await phone.post(
+        f"/accounts/{account['id']}",
+        data={**notes_only, "notes": "メモ"},
+        headers=SAME_ORIGIN,
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303  # nothing matched changed: no second warning
+
+
 async def test_editing_saves_what_the_rep_changed_and_keeps_what_others_changed(
     phone: Phone, rep: Person, manager: Person
 ) -> None:

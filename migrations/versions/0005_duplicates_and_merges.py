@@ -106,6 +106,10 @@ def upgrade() -> None:
             sa.Column("sound_key", sa.String(length=200), nullable=False, server_default="")
         )
         batch_op.add_column(sa.Column("merged_into_id", sa.Uuid(), nullable=True))
+        batch_op.add_column(
+            sa.Column("email_key", sa.String(length=254), nullable=False, server_default="")
+        )
+        batch_op.create_index("ix_accounts_email_key", ["email_key"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_accounts_merged_into_id"), ["merged_into_id"], unique=False
         )
@@ -117,6 +121,7 @@ def upgrade() -> None:
             ["id"],
             ondelete="SET NULL",
         )
+    op.execute("UPDATE accounts SET email_key = lower(email) WHERE email IS NOT NULL")
     _fill_sound_keys()
 
     with op.batch_alter_table("audit_entries", schema=None) as batch_op:
@@ -178,6 +183,8 @@ def downgrade() -> None:
             batch_op.f("fk_accounts_merged_into_id_accounts"), type_="foreignkey"
         )
         batch_op.drop_index("ix_accounts_sound_key")
+        batch_op.drop_index("ix_accounts_email_key")
+        batch_op.drop_column("email_key")
         batch_op.drop_index(batch_op.f("ix_accounts_merged_into_id"))
         batch_op.drop_column("merged_into_id")
         batch_op.drop_column("sound_key")

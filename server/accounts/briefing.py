@@ -25,11 +25,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts.models import Account, RecentView
+from server.accounts.service import AccountService
 from server.auth.models import User
 from server.auth.scope import Actor, visible_accounts
 from server.contacts.models import Contact
 from server.db import Database, dialect_insert, utcnow
-from server.errors import NotFound
+from server.errors import Merged, NotFound
 from server.fields.models import Entity, FieldDefinition
 from server.fields.service import compact
 from server.purchases.models import Purchase
@@ -121,6 +122,9 @@ class BriefingService:
             )
         ).first()
         if row is None:
+            survivor = await AccountService(self.session, self.actor).survivor(account_id)
+            if survivor is not None:  # merged: its address answers with the survivor's
+                raise Merged("account", account_id, survivor.id)
             raise NotFound("account")
         account, owner = row
         return Briefing(

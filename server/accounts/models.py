@@ -50,6 +50,8 @@ class Account(Record, SoftDelete, Base):
     # company words read out: 商事 -> しょうじ). Duplicate matching meets ヤマダ商事 and 山田商事
     # (ヤマダショウジ) on it.
     sound_key: Mapped[str] = mapped_column(String(200), default="")
+    # The e-mail address in lower case: duplicate matching compares addresses without case.
+    email_key: Mapped[str] = mapped_column(String(254), default="")
     # Set when the account was merged into another (it is then deleted): its id keeps
     # answering, with a redirect to the survivor.
     merged_into_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -65,6 +67,7 @@ class Account(Record, SoftDelete, Base):
         Index("ix_accounts_email", "email"),
         Index("ix_accounts_name_key", "name_key"),
         Index("ix_accounts_sound_key", "sound_key"),
+        Index("ix_accounts_email_key", "email_key"),
     )
 
     def public(self) -> dict[str, Any]:

@@ -386,6 +386,12 @@ async def edit_account(
     )
 
 
+# The inputs duplicate matching looks at: changing one of them checks for duplicates again.
+MATCHED_INPUTS = frozenset(
+    {"name", "reading", "phone", "mobile", "fax", "email", "code", "postal_code", "address"}
+)
+
+
 @post("/accounts/{account_id:uuid}", include_in_schema=False)
 async def update_account(
     request: Req,
@@ -407,6 +413,19 @@ async def update_account(
         values = posted(form, ACCOUNT_INPUTS, definitions)
     mine = changed(values, original)
     version = _version(form.get("version"))
+    if form.get("confirm") != "duplicates" and set(mine) & MATCHED_INPUTS:
+        # A changed name, number or address may now repeat another customer: said first.
+        found = await DuplicateService(db, actor).likely(service_data(values), [account_id])
+        if found:
+            return _account_form(
+                request,
+                definitions,
+                values,
+                account_id=account_id,
+                version=version,
+                original=original,
+                duplicates=found,
+            )
     try:
         # An edit opened before a merge lands on the survivor, field by field.
         await service.update(account_id, {"version": version, **service_data(mine)}, follow=True)

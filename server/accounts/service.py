@@ -177,6 +177,7 @@ class AccountService:
             (account.name_key, account.reading_key, account.sound_key) = search.name_keys(
                 account.name, account.reading
             )
+            account.email_key = (account.email or "").lower()
             made.append(account)
             answers.append(account)
         if not made:
@@ -383,6 +384,7 @@ class AccountService:
         (account.name_key, account.reading_key, account.sound_key) = search.name_keys(
             account.name, account.reading
         )
+        account.email_key = (account.email or "").lower()
         await self.session.flush()
         await search.reindex(self.session, account.id, key, phones, new=new)
 

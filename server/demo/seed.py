@@ -199,6 +199,7 @@ async def _write(database: Database, batch: _Batch, keys: Awaitable[list[_Keys]]
             name_key=made.name_key,
             reading_key=made.reading_key,
             sound_key=made.sound_key,
+            email_key=(row["email"] or "").lower(),
         )
         grams += ({"gram": gram, "account_id": row["id"]} for gram in made.grams)
         phones += (
@@ -451,6 +452,7 @@ class _Maker:
             name_key="",
             reading_key="",
             sound_key="",
+            email_key="",
             merged_into_id=None,
         )
         batch.accounts.append(row)

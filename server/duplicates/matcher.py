@@ -82,8 +82,9 @@ ELSEWHERE_PENALTY: Final = 20
 ADDRESS_MIN: Final = 5
 CONTAINED_MIN: Final = 3
 # Candidates taken from each index at most; the best are kept after scoring.
-PER_INDEX: Final = 200
+PER_INDEX: Final = 50
 NAME_GRAMS: Final = 2  # the rarest bigrams of the name whose accounts are candidates
+GRAMS_COUNTED: Final = 8  # of a long name, the bigrams whose accounts are counted
 GRAM_COUNT_CAP: Final = 1_000
 
 
@@ -168,13 +169,18 @@ def name_likeness(a: Profile, b: Profile) -> float:
     two (spellings of one name differ in either); for people the worse (佐々木亮 and 佐々木涼子
     sound nearly alike, and are two people)."""
     found = []
-    if a.name_key and b.name_key:
+    # A name in kanji and one in kana are compared by their sound only.
+    if _has_kanji(a.name_key) == _has_kanji(b.name_key) and a.name_key and b.name_key:
         found.append(fuzz.ratio(a.name_key, b.name_key))
     if a.sound_key and b.sound_key:
         found.append(fuzz.ratio(a.sound_key, b.sound_key))
     if not found:
         return 0.0
     return min(found) if a.person and b.person else max(found)
+
+
+def _has_kanji(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" for ch in text)
 
 
 def contained_likeness(a: Profile, b: Profile) -> float:
@@ -212,8 +218,8 @@ def scores(a: Profile, b: Profile) -> dict[str, int]:
     shared = likeness - 10 if a.person and b.person else 60 + 0.4 * likeness
     if a.phones & b.phones:
         found["phone"] = round(max(0.0, shared))
-    if a.email and a.email == b.email:
-        found["email"] = round(max(0.0, shared))
+    if a.email and a.email == b.email:  # an office's address is shared across its branches
+        found["email"] = round(max(0.0, shared - (ELSEWHERE_PENALTY if elsewhere(a, b) else 0)))
     if a.code and a.code == b.code:
         found["code"] = 100
     if likeness:
@@ -276,8 +282,8 @@ class Matcher:
         return select(Account).where(self.visible, Account.deleted_at.is_(None))
 
     async def _candidates(self, profile: Profile, skip: set[uuid.UUID]) -> list[Account]:
-        """Accounts sharing a phone, e-mail, code, name, sound or postal code, or the rarest
-        bigrams of the name; a few hundred at most, whatever the size of the book."""
+        """Accounts sharing a phone, e-mail, code, name or sound, or one of the rarest bigrams
+        of the name; a few hundred at most, whatever the size of the book."""
         keys: list[ColumnElement[bool]] = []
         if profile.phones:
             keys.append(
@@ -288,8 +294,7 @@ class Matcher:
                 )
             )
         if profile.email:
-            keys.append(func.lower(Account.email) == profile.email)
-            keys.append(Account.email == profile.email)
+            keys.append(Account.email_key == profile.email)
         if profile.code:
             keys.append(Account.code == profile.code)
         if profile.name_key:
@@ -300,10 +305,6 @@ class Matcher:
         for key in keys:  # one indexed lookup each; an OR of them all defeats some planners
             for account in await self.session.scalars(self._live().where(key).limit(PER_INDEX)):
                 found.setdefault(account.id, account)
-        if profile.postal_code:
-            same_place = self._live().where(Account.postal_code == profile.postal_code)
-            for account in await self.session.scalars(same_place.limit(PER_INDEX)):
-                found.setdefault(account.id, account)
         for gram_ids in await self._rare_gram_ids(profile.name_key):
             for account in await self.session.scalars(self._live().where(Account.id.in_(gram_ids))):
                 found.setdefault(account.id, account)
@@ -311,7 +312,7 @@ class Matcher:
 
     async def _rare_gram_ids(self, name_key: str) -> list[list[uuid.UUID]]:
         """The accounts holding each of the name's rarest bigrams (a fuzzy name's neighbours)."""
-        grams = bigrams_of(name_key)
+        grams = bigrams_of(name_key)[:GRAMS_COUNTED]
         if not grams:
             return []
         counted = []

@@ -73,7 +73,7 @@ def profile_of_row(row: Any, phones: Iterable[str]) -> Profile:
 
 def _key_of(name: str) -> Any:
     return {
-        "email": func.lower(Account.email),
+        "email": Account.email_key,
         "sound": Account.sound_key,
         "name": Account.name_key,
         "postal": Account.postal_code,
