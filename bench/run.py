@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import firstload, offline, pages, push, search, writes
+from bench import duplicates, firstload, offline, pages, push, search, writes
 from bench.common import MODES, ROOT, Mode, pg
 from bench.report import table
 
@@ -33,6 +33,7 @@ BENCHMARKS: dict[str, Callable[[Mode, Path, str], dict[str, Any]]] = {
     "offline": offline.run,
     "push": push.run,
     "writes": writes.run,
+    "duplicates": duplicates.run,
 }
 DEFAULT_DATA = Path(os.environ.get("TMPDIR", "/tmp")) / "fieldcrm-bench"  # noqa: S108
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -137,7 +138,10 @@ def main() -> None:
     for name, figures in _run_each(mode, names, options):
         results[name] = figures  # written after each benchmark: a failure keeps the rest
         out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    sys.stdout.write(table(results) + f"\n\nFigures: {out}\n")
+    lines = [table(results)]
+    if "duplicates" in results:
+        lines += duplicates.table_lines(results["duplicates"])
+    sys.stdout.write("\n".join(lines) + f"\n\nFigures: {out}\n")
 
 
 if __name__ == "__main__":

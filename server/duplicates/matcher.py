@@ -193,13 +193,23 @@ def contained_likeness(a: Profile, b: Profile) -> float:
 
 
 def address_likeness(a: Profile, b: Profile) -> float:
-    """0–100; an address that is the end of the other (no prefecture, no city) is the same."""
+    """0–100; an address that is the end of the other (no prefecture, no city) is the same.
+    Another block number (丸の内1-2-3, 1-2-4) is another building: 0."""
     if not a.address_key or not b.address_key:
         return 0.0
-    short, long = sorted((a.address_key, b.address_key), key=len)
-    if long.endswith(short) and len(short) >= ADDRESS_MIN:
+    (town_a, block_a), (town_b, block_b) = _split_block(a.address_key), _split_block(b.address_key)
+    if block_a != block_b:
+        return 0.0
+    short, long = sorted((town_a, town_b), key=len)
+    if long.endswith(short) and len(short) + len(block_a) >= ADDRESS_MIN:
         return 100.0
-    return fuzz.ratio(a.address_key, b.address_key)
+    return fuzz.ratio(town_a, town_b)
+
+
+def _split_block(key: str) -> tuple[str, str]:
+    """An address key (`server.normalize.address_key`) as town and block number."""
+    town = key.rstrip("0123456789-")
+    return town, key[len(town) :]
 
 
 def elsewhere(a: Profile, b: Profile) -> bool:
