@@ -200,6 +200,22 @@ async def test_rows_that_repeat_each_other_in_the_file_are_reported(
     assert (await job_of(manager, job["id"]))["skipped"] == 1
 
 
+async def test_a_check_names_the_customers_a_new_row_likely_repeats(
+    manager: Person, database: Database
+) -> None:
+    existing = await create_account(manager, name="株式会社山田商事", reading="ヤマダショウジ")
+    header = "顧客名,フリガナ\r\n"
+    data = ledger("ヤマダ商事,", "鈴木工業,スズキコウギョウ", header=header)
+    job = await uploaded(manager, data)
+    await manager.post(f"/api/imports/{job['id']}/check")
+    await finish(database)
+    issues = await issues_of(manager, job["id"])
+    likely = [i for i in issues if i["kind"] == "duplicate"]
+    assert [i["row"] for i in likely] == [2], issues
+    assert existing["name"] in likely[0]["message"]
+    assert "名前かフリガナが似ている" in likely[0]["message"]
+
+
 async def test_undo_removes_what_was_made_and_restores_what_was_changed(
     manager: Person, rep_b: Person, database: Database
 ) -> None:

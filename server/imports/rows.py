@@ -28,6 +28,7 @@ from server.auth.models import User
 from server.auth.scope import Actor, visible_accounts
 from server.contacts.models import Contact
 from server.contacts.service import ContactService
+from server.duplicates.matcher import RULE_NAMES, Matcher, Profile
 from server.errors import Conflict, Forbidden, IdInUse, NotFound, ValidationFailed
 from server.i18n import Text, _l
 from server.imports import repair
@@ -57,6 +58,7 @@ ROW_FAULT = _l("This row could not be imported (incident {incident}); nothing of
 MATCHES = _l("Matches the existing record “{name}” (same {what}).")
 SAME_AS_ROW = _l("Same {what} as row {row} of this file.")
 CHANGED_NOTHING = _l("Matches “{name}”, whose fields already hold these values.")
+LIKELY: Final = _l("Likely the same customer as {name} ({rule}, score {score}).")
 WHAT: Final = {
     "code": _l("customer code"),
     "phone": _l("phone number"),
@@ -137,8 +139,13 @@ class RowProcessor:
         duplicates: str,
         users: Mapping[str, uuid.UUID],
         seen: dict[tuple[str, str], int],
+        likely: bool = False,
     ) -> None:
         self.session = session
+        # A check (dry run) names, for each account it would make, the customers it likely
+        # repeats by the duplicate rules; the import itself does not spend the time.
+        self.likely = likely
+        self.matcher: Matcher | None = None
         self.actor = actor
         self.job_id = job_id
         self.entity = ImportEntity(entity)
@@ -235,11 +242,12 @@ class RowProcessor:
             log.warning("import %s: a batch of %d rows goes row by row", self.job_id, len(items))
             return {i: await self.process(rows[i].number, rows[i].cells) for i, *_ in pending}
         outcomes: dict[int, Outcome] = {}
-        for (index, read, _data, repeated), answer in zip(pending, answers, strict=True):
+        made = [item["id"] for item in items]
+        for (index, read, data, repeated), answer in zip(pending, answers, strict=True):
             if isinstance(answer, Account):
                 outcomes[index] = Outcome(
                     CREATED,
-                    [*read.issues, *repeated],
+                    [*read.issues, *repeated, *await self._likely(data, made)],
                     answer.id,
                     "create",
                     answer.version,
@@ -250,6 +258,23 @@ class RowProcessor:
             else:
                 outcomes[index] = await self.process(rows[index].number, rows[index].cells)
         return outcomes
+
+    async def _likely(self, data: Mapping[str, Any], made: Sequence[uuid.UUID]) -> list[Issue]:
+        """In a check, the existing customers a new account likely repeats (not rows of this
+        file: those are reported as repeated rows)."""
+        if not self.likely:
+            return []
+        if self.matcher is None:
+            self.matcher = await Matcher.load(self.session, visible_accounts(self.actor), 3)
+        found = await self.matcher.likely(Profile.of_input(data), made)
+        return [
+            Issue(
+                "",
+                DUPLICATE,
+                _l(LIKELY.msgid, name=f.account.name, rule=RULE_NAMES[f.rule], score=f.score),
+            )
+            for f in found
+        ]
 
     async def _known(self, datas: Sequence[Mapping[str, Any]]) -> Known:
         """The visible accounts a chunk's rows could match, found with four queries."""
@@ -355,6 +380,7 @@ class RowProcessor:
         if found is None or self.duplicates is Duplicates.CREATE:
             account, _ = await accounts.create({**data, "id": self.record_id(number)})
             self._remember(number, _account_keys(data))
+            issues += await self._likely(data, [account.id])
             return Outcome(
                 CREATED, issues, account.id, "create", account.version, stored=account.public()
             )

@@ -233,6 +233,7 @@ class Runner:
                 duplicates=job.duplicates,
                 users=users,
                 seen=seen,
+                likely=phase is JobPhase.CHECK,
             )
             if phase is JobPhase.CHECK:
                 savepoint = await session.begin_nested()
