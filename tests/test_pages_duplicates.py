@@ -48,7 +48,7 @@ async def test_the_queue_shows_a_cluster_and_not_a_duplicate_removes_it(
     assert queue.status_code == 200
     assert "山田商事" in queue.text
     assert "株式会社山田商事" in queue.text
-    assert "Same phone number" in queue.text or "同じ電話番号" in queue.text
+    assert "電話番号が同じ" in queue.text  # the rule that found the pair, in Japanese
     assert f"ids={one['id']}" in queue.text
     assert f"ids={two['id']}" in queue.text
     assert 'action="/admin/duplicates/scan"' in queue.text

@@ -21,6 +21,7 @@ from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.accounts.briefing import field_definitions
 from server.accounts.models import Account
 from server.auth.models import User
 from server.auth.scope import Actor
@@ -226,7 +227,9 @@ async def _merge_page(
     status_code: int = 200,
 ) -> Template:
     locale = request_locale(request)
-    custom = sorted({key for a in plan.accounts for key in (a.fields or {})})
+    lang = "ja" if locale == "ja" else "en"
+    defined = {d["key"]: d["label"][lang] for d in await field_definitions(db, "account")}
+    keys = sorted({key for a in plan.accounts for key in (a.fields or {})})
     suggested = {str(gone.id) for _, gone in plan.contact_pairs}
     return _show(
         request,
@@ -234,7 +237,7 @@ async def _merge_page(
         status_code=status_code,
         plan=plan,
         fields=[(name, FIELD_LABELS.get(name, _l(name)).render(locale)) for name in CHOSEN],
-        custom=custom,
+        custom=[(key, defined.get(key, key)) for key in keys],
         chosen={**plan.defaults, **(chosen or {})},
         contacts_checked=suggested if contacts is None else contacts,
         owners=await _owners(db, plan.accounts),
