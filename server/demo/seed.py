@@ -18,7 +18,7 @@ import asyncio
 import json
 import random
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -84,6 +84,10 @@ class DemoLogin:
     password: str
     role: str
     name: str
+
+
+# Draws of a phone line, a name or an address before one already taken is kept anyway.
+DRAWS = 20
 
 
 class DemoNotEmpty(Exception):  # noqa: N818 - named by the commands that catch it
@@ -326,6 +330,13 @@ class _Maker:
         # rep -> (account id, when it was entered) of their first few accounts
         self.samples: dict[uuid.UUID, list[tuple[uuid.UUID, datetime]]] = {}
         self.count = 0
+        # What real customers do not share: a phone line, a mail domain, a name (or how it
+        # sounds) in one postal code. Drawn again when taken, so the book has no accidental
+        # duplicates and its seeded ones can be told apart (bench/duplicates.py).
+        self.lines: set[str] = set()
+        self.domains: dict[str, int] = {}
+        self.names: set[tuple[str, str]] = set()
+        self.mails: set[str] = set()
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -350,12 +361,37 @@ class _Maker:
     def landline(self, area_code: str) -> str:
         low, high = data.EXCHANGES[area_code]
         width = 6 - len(area_code)
-        exchange = self.rng.randint(low, high)
-        return f"+81{area_code[1:]}{exchange:0{width}d}{self.rng.randrange(10_000):04d}"
+        return self._line(
+            lambda: (
+                f"+81{area_code[1:]}{self.rng.randint(low, high):0{width}d}"
+                f"{self.rng.randrange(10_000):04d}"
+            )
+        )
 
     def mobile(self) -> str:
-        prefix = self.rng.choice(data.MOBILE_PREFIXES)
-        return f"+81{prefix}{self.rng.randint(1, 9)}{self.rng.randrange(10**7):07d}"
+        return self._line(
+            lambda: (
+                f"+81{self.rng.choice(data.MOBILE_PREFIXES)}{self.rng.randint(1, 9)}"
+                f"{self.rng.randrange(10**7):07d}"
+            )
+        )
+
+    def _line(self, draw: Callable[[], str]) -> str:
+        number = draw()
+        for _ in range(DRAWS):
+            if number not in self.lines:
+                break
+            number = draw()
+        self.lines.add(number)
+        return number
+
+    def _unused(self, postal_code: str, *keys: str) -> bool:
+        """Whether no account in the postal code has this name or sound yet (then noted)."""
+        taken = [(postal_code, key) for key in keys if key]
+        if any(key in self.names for key in taken):
+            return False
+        self.names.update(taken)
+        return True
 
     def person_name(self) -> tuple[data.Name, data.Name, str, str]:
         surname = self.rng.choice(data.SURNAMES)
@@ -480,11 +516,17 @@ class _Maker:
     def company(self, place: data.Place) -> tuple[Row, str]:
         """A company's own columns, and the domain of its e-mail addresses."""
         rng = self.rng
-        prefix = rng.choice(data.SURNAMES if rng.random() < 0.4 else data.COMPANY_WORDS)
-        business = rng.choice(data.BUSINESSES)
+        for _ in range(DRAWS):
+            prefix = rng.choice(data.SURNAMES if rng.random() < 0.4 else data.COMPANY_WORDS)
+            business = rng.choice(data.BUSINESSES)
+            core = prefix.kanji + business.word
+            if self._unused(place.postal_code, core, prefix.reading + business.reading):
+                break
         form, before, _ = rng.choices(data.COMPANY_FORMS, cum_weights=_FORM_WEIGHTS)[0]
-        core = prefix.kanji + business.word
-        domain = f"{prefix.romaji}-{business.romaji}.example.co.jp"
+        stem = f"{prefix.romaji}-{business.romaji}"
+        self.domains[stem] = self.domains.get(stem, 0) + 1
+        mailbox = stem if self.domains[stem] == 1 else f"{stem}{self.domains[stem]}"
+        domain = f"{mailbox}.example.co.jp"
         phone = self.landline(place.area_code)
         # A fax line usually sits next to the phone line.
         fax = f"{phone[:-4]}{(int(phone[-4:]) + 1) % 10_000:04d}" if rng.random() < 0.5 else None
@@ -501,11 +543,20 @@ class _Maker:
 
     def person(self, place: data.Place) -> Row:
         rng = self.rng
-        surname, given, name, reading = self.person_name()
+        for _ in range(DRAWS):
+            surname, given, name, reading = self.person_name()
+            if self._unused(place.postal_code, name, reading):
+                break
         email = None
         if rng.random() < 0.6:
             domain = rng.choice(data.PERSONAL_MAIL_DOMAINS)
-            email = f"{given.romaji}.{surname.romaji}{rng.randint(1, 99)}@{domain}"
+            mail = ""
+            for _ in range(DRAWS):
+                mail = f"{given.romaji}.{surname.romaji}{rng.randint(1, 999)}@{domain}"
+                if mail not in self.mails:
+                    break
+            self.mails.add(mail)
+            email = mail
         return {
             "kind": AccountKind.PERSON.value,
             "name": name,

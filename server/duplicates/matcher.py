@@ -11,7 +11,7 @@ thresholds (`DuplicateRule`); the defaults suit Japanese data:
 - ``code``: the same customer code (顧客コード): 100.
 - ``name``: how alike the folded names are, or how they sound (reading, or a kana name read
   out: ヤマダ商事 / 山田商事 ヤマダショウジ), as `rapidfuzz`'s ratio; 20 less when the
-  postal codes or prefectures differ (two 山田商事 in two towns are two customers).
+  postal codes, prefectures or addresses differ (two 山田商事 in two towns are two customers).
 - ``address``: the same address (丁目/番/号 and hyphen forms made equal): 20 plus 80 % of the
   names' likeness, a name that begins the other counting as alike (a branch).
 
@@ -81,6 +81,7 @@ ELSEWHERE_PENALTY: Final = 20
 # The shorter of two addresses must be this long to count as contained in the longer one.
 ADDRESS_MIN: Final = 5
 CONTAINED_MIN: Final = 3
+UNLIKE_ADDRESS: Final = 50  # two addresses less alike than this are two places
 # Candidates taken from each index at most; the best are kept after scoring.
 PER_INDEX: Final = 50
 NAME_GRAMS: Final = 2  # the rarest bigrams of the name whose accounts are candidates
@@ -213,10 +214,14 @@ def _split_block(key: str) -> tuple[str, str]:
 
 
 def elsewhere(a: Profile, b: Profile) -> bool:
-    """Known to be in different places: other postal codes, or other prefectures."""
-    if a.postal_code and b.postal_code:
-        return a.postal_code != b.postal_code
-    return bool(a.prefecture and b.prefecture and a.prefecture != b.prefecture)
+    """Known to be in different places: other postal codes, other prefectures, or two
+    addresses that are not alike (another town or block)."""
+    if a.postal_code and b.postal_code and a.postal_code != b.postal_code:
+        return True
+    if a.prefecture and b.prefecture and a.prefecture != b.prefecture:
+        return True
+    both = bool(a.address_key and b.address_key)
+    return both and address_likeness(a, b) < UNLIKE_ADDRESS
 
 
 def scores(a: Profile, b: Profile) -> dict[str, int]:
