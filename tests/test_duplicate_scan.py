@@ -96,7 +96,7 @@ async def test_a_scan_stopped_midway_resumes_where_it_was(
     async def stop_after_two(session: Any, found: Any) -> None:
         nonlocal saved
         saved += 1
-        if saved > 2:  # noqa: PLR2004 - two chunks in
+        if saved > 2:
             raise asyncio.CancelledError  # the worker is killed
         await original(session, found)
 
@@ -116,7 +116,7 @@ async def test_a_scan_stopped_midway_resumes_where_it_was(
         )
     assert await scan.run_due(database, "worker-2") == 1
     assert named(ids, "髙橋 一郎", "高橋 一郎") in await pairs(database)
-    assert len(await pairs(database)) == 3  # noqa: PLR2004 - as a scan run in one go finds
+    assert len(await pairs(database)) == 3
     async with database.session() as session:
         finished = await session.get(DuplicateScan, scan_id)
         assert finished is not None
