@@ -277,3 +277,17 @@ async def test_a_briefcase_refresh_across_a_merge_drops_the_merged_account(
     assert other["id"] in delta["deleted"]
     assert delta["merged"] == {other["id"]: kept["id"]}
     assert [a["account"]["id"] for a in delta["accounts"]] == [kept["id"]]
+
+
+async def test_a_sync_arriving_during_a_merge_is_kept_whichever_comes_first(
+    rep: Person, manager: Person
+) -> None:
+    kept, other = await twins(rep)
+    change = mutation("account.update", other["id"], {"fax": "03-1234-9999"}, base=1)
+    merged, (result,) = await asyncio.gather(
+        merge(manager, kept["id"], other["id"]), sync(rep, change)
+    )
+    assert merged.status_code == 201, merged.text
+    assert result["status"] == "applied", result
+    survivor = (await rep.get(f"/api/accounts/{kept['id']}")).json()
+    assert survivor["fax"] == "+81312349999"
