@@ -530,6 +530,10 @@ class _Maker:
         phone = self.landline(place.area_code)
         # A fax line usually sits next to the phone line.
         fax = f"{phone[:-4]}{(int(phone[-4:]) + 1) % 10_000:04d}" if rng.random() < 0.5 else None
+        if fax in self.lines:  # another customer's line
+            fax = None
+        elif fax:
+            self.lines.add(fax)
         return {
             "kind": AccountKind.COMPANY.value,
             "name": form + core if before else core + form,

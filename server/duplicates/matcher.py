@@ -57,7 +57,7 @@ DEFAULT_RULES: Final = {
     "email": Rule("email", True, 60),
     "code": Rule("code", True, 100),
     "name": Rule("name", True, 90),
-    "address": Rule("address", True, 80),
+    "address": Rule("address", True, 85),
 }
 RULE_NAMES: Final[dict[str, Text]] = {
     "phone": _l("Same phone number"),
