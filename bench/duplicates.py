@@ -46,9 +46,9 @@ from server.auth.models import User
 from server.auth.scope import Actor
 from server.db import Database, utcnow
 from server.demo import data as demo
-from server.duplicates.matcher import Profile, best_match, load_rules
+from server.duplicates.matcher import PROFILE_COLUMNS, Profile, best_match, load_rules
 from server.duplicates.models import DuplicatePair, DuplicateScan
-from server.duplicates.scan import PROFILE_COLUMNS, profile_of_row, run_due
+from server.duplicates.scan import run_due
 from server.duplicates.service import DuplicateService
 from server.normalize import format_phone_national, parse_phone
 
@@ -449,7 +449,7 @@ async def time_baseline(
                 )
                 for account_id, digits in held:
                     phones.setdefault(account_id, set()).add(digits)
-            block = [profile_of_row(row, phones.get(row.id, ())) for row in rows]
+            block = [Profile.of(row, phones.get(row.id, ())) for row in rows]
             compared += _all_pairs(block, rules, found)
     return time.perf_counter() - started, compared, found
 

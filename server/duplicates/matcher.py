@@ -114,15 +114,16 @@ class Profile:
     address_key: str = ""
 
     @classmethod
-    def of(cls, account: Account, phones: Iterable[str] = ()) -> Profile:
-        """An account as stored; ``phones`` are its rows in the phone digits table."""
+    def of(cls, account: Account | Any, phones: Iterable[str] = ()) -> Profile:
+        """An account as stored (or a row of its `PROFILE_COLUMNS`); ``phones`` are its rows
+        in the phone digits table."""
         return cls(
             id=account.id,
             person=account.kind == "person",
-            name_key=account.name_key or fold(account.name),
-            sound_key=account.sound_key or sound_key(account.name, account.reading),
+            name_key=account.name_key,
+            sound_key=account.sound_key,
             phones=frozenset(phones),
-            email=(account.email or "").lower(),
+            email=account.email_key,
             code=account.code or "",
             postal_code=account.postal_code or "",
             prefecture=account.prefecture or "",
@@ -157,6 +158,22 @@ class Profile:
             prefecture=text("prefecture"),
             address_key=address_key(text("prefecture"), text("city"), text("address")),
         )
+
+
+# What `Profile.of` reads of an account, for queries that read no more.
+PROFILE_COLUMNS: Final = (
+    Account.id,
+    Account.kind,
+    Account.name,
+    Account.name_key,
+    Account.sound_key,
+    Account.email_key,
+    Account.code,
+    Account.postal_code,
+    Account.prefecture,
+    Account.city,
+    Account.address,
+)
 
 
 @dataclass(frozen=True, slots=True)

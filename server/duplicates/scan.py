@@ -19,7 +19,7 @@ import asyncio
 import logging
 import secrets
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, Final
 
@@ -28,9 +28,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts.models import Account, AccountPhone
 from server.db import Database, dialect_insert, utcnow
-from server.duplicates.matcher import Match, Profile, Rule, best_match, load_rules
+from server.duplicates.matcher import (
+    PROFILE_COLUMNS,
+    Match,
+    Profile,
+    Rule,
+    best_match,
+    load_rules,
+)
 from server.duplicates.models import DuplicatePair, DuplicateScan, ScanStatus
-from server.normalize import address_key
 
 log = logging.getLogger("fieldcrm")
 
@@ -39,36 +45,10 @@ KEYS_PER_CHUNK: Final = 500
 WHOLE_BLOCK: Final = 60  # a group up to this size is compared all with all
 WINDOW: Final = 10  # in a larger group, each account meets this many next neighbours
 LEASE: Final = timedelta(seconds=60)
-PROFILE_COLUMNS: Final = (
-    Account.id,
-    Account.name,
-    Account.name_key,
-    Account.sound_key,
-    Account.email,
-    Account.code,
-    Account.postal_code,
-    Account.prefecture,
-    Account.city,
-    Account.address,
-)
 
 
 class LostLease(Exception):  # noqa: N818 - another worker has the scan now
     pass
-
-
-def profile_of_row(row: Any, phones: Iterable[str]) -> Profile:
-    return Profile(
-        id=row.id,
-        name_key=row.name_key,
-        sound_key=row.sound_key,
-        phones=frozenset(phones),
-        email=(row.email or "").lower(),
-        code=row.code or "",
-        postal_code=row.postal_code or "",
-        prefecture=row.prefecture or "",
-        address_key=address_key(row.prefecture, row.city, row.address),
-    )
 
 
 def _key_of(name: str) -> Any:
@@ -130,7 +110,7 @@ async def _blocks(session: AsyncSession, name: str, keys: Sequence[str]) -> list
             phones.setdefault(account_id, set()).add(digits)
     blocks: dict[str, list[Profile]] = {}
     for row in rows:
-        blocks.setdefault(str(row[0]), []).append(profile_of_row(row, phones.get(row.id, ())))
+        blocks.setdefault(str(row[0]), []).append(Profile.of(row, phones.get(row.id, ())))
     return list(blocks.values())
 
 
