@@ -662,9 +662,3 @@ def rows(figures: dict[str, Any]) -> Iterator[tuple[str, str, str, str, str]]:
             )
             + ("" if n >= 1_000_000 else f" (here {check['p99_ms']} ms)"),
         )
-
-
-def table_lines(figures: dict[str, Any]) -> list[str]:
-    lines = ["| **7. Duplicates** | | | | |"]
-    lines += [f"| {' | '.join(row)} |" for row in rows(figures)]
-    return lines

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bench.duplicates import rows as duplicate_rows
+
 Row = tuple[str, str, str, str, str]  # figure, FieldCRM, baseline, ratio, target (met?)
 
 
@@ -247,6 +249,7 @@ SECTIONS = (
     ("offline", "4. Offline", _offline),
     ("push", "5. Push", _push),
     ("writes", "6. Writes", _writes),
+    ("duplicates", "7. Duplicates", duplicate_rows),
 )
 
 

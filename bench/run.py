@@ -138,10 +138,7 @@ def main() -> None:
     for name, figures in _run_each(mode, names, options):
         results[name] = figures  # written after each benchmark: a failure keeps the rest
         out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    lines = [table(results)]
-    if "duplicates" in results:
-        lines += duplicates.table_lines(results["duplicates"])
-    sys.stdout.write("\n".join(lines) + f"\n\nFigures: {out}\n")
+    sys.stdout.write(table(results) + f"\n\nFigures: {out}\n")
 
 
 if __name__ == "__main__":
