@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from rapidfuzz import fuzz
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, func, literal, select, union, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts.models import Account, AccountGram, AccountPhone
@@ -315,56 +315,51 @@ class Matcher:
 
     async def _candidates(self, profile: Profile, skip: set[uuid.UUID]) -> list[Account]:
         """Accounts sharing a phone, e-mail, code, name or sound, or one of the rarest bigrams
-        of the name; a few hundred at most, whatever the size of the book."""
-        keys: list[ColumnElement[bool]] = []
+        of the name; `PER_INDEX` from each at most, whatever the size of the book. Two round
+        trips: the bigrams' counts, then the accounts."""
+        parts: list[Select[Any]] = []
         if profile.phones:
-            keys.append(
-                Account.id.in_(
-                    select(AccountPhone.account_id).where(
-                        AccountPhone.digits.in_(sorted(profile.phones))
-                    )
-                )
-            )
-        if profile.email:
-            keys.append(Account.email_key == profile.email)
-        if profile.code:
-            keys.append(Account.code == profile.code)
-        if profile.name_key:
-            keys.append(Account.name_key == profile.name_key)
-        if profile.sound_key:
-            keys.append(Account.sound_key == profile.sound_key)
-        found: dict[uuid.UUID, Account] = {}
-        for key in keys:  # one indexed lookup each; an OR of them all defeats some planners
-            for account in await self.session.scalars(self._live().where(key).limit(PER_INDEX)):
-                found.setdefault(account.id, account)
-        for gram_ids in await self._rare_gram_ids(profile.name_key):
-            for account in await self.session.scalars(self._live().where(Account.id.in_(gram_ids))):
-                found.setdefault(account.id, account)
-        return [account for account_id, account in found.items() if account_id not in skip]
+            digits = AccountPhone.digits.in_(sorted(profile.phones))
+            parts.append(select(AccountPhone.account_id.label("id")).where(digits))
+        for column, value in (
+            (Account.email_key, profile.email),
+            (Account.code, profile.code),
+            (Account.name_key, profile.name_key),
+            (Account.sound_key, profile.sound_key),
+        ):
+            if value:
+                parts.append(select(Account.id.label("id")).where(column == value))
+        for gram in await self._rare_grams(profile.name_key):
+            parts.append(select(AccountGram.account_id.label("id")).where(AccountGram.gram == gram))
+        if not parts:
+            return []
+        # Each lookup limited on its own (a subquery, so the limit stays inside the union).
+        ids = union(*(select(part.limit(PER_INDEX).subquery().c.id) for part in parts))
+        found = await self.session.scalars(
+            self._live().where(Account.id.in_(select(ids.subquery().c.id)))
+        )
+        return [account for account in found if account.id not in skip]
 
-    async def _rare_gram_ids(self, name_key: str) -> list[list[uuid.UUID]]:
-        """The accounts holding each of the name's rarest bigrams (a fuzzy name's neighbours)."""
+    async def _rare_grams(self, name_key: str) -> list[str]:
+        """The name's rarest bigrams that some account holds (a fuzzy name's neighbours), each
+        counted up to `GRAM_COUNT_CAP` in one statement."""
         grams = bigrams_of(name_key)[:GRAMS_COUNTED]
         if not grams:
             return []
-        counted = []
-        for gram in grams:
-            held = select(AccountGram.account_id).where(AccountGram.gram == gram)
-            count = await self.session.scalar(
-                select(func.count()).select_from(held.limit(GRAM_COUNT_CAP).subquery())
+        counts = [
+            select(literal(gram).label("gram"), func.count().label("held")).select_from(
+                select(AccountGram.account_id)
+                .where(AccountGram.gram == gram)
+                .limit(GRAM_COUNT_CAP)
+                .subquery()
             )
-            counted.append((int(count or 0), gram))
-        counted.sort()
-        present = [(count, gram) for count, gram in counted if count > 0]
-        picked = [gram for count, gram in present[:NAME_GRAMS] if count < GRAM_COUNT_CAP]
-        return [
-            list(
-                await self.session.scalars(
-                    select(AccountGram.account_id).where(AccountGram.gram == gram).limit(PER_INDEX)
-                )
-            )
-            for gram in picked
+            for gram in grams
         ]
+        counted = sorted(
+            (int(held), str(gram)) for gram, held in await self.session.execute(union_all(*counts))
+        )
+        present = [(held, gram) for held, gram in counted if held > 0]
+        return [gram for held, gram in present[:NAME_GRAMS] if held < GRAM_COUNT_CAP]
 
     async def _phones_of(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, set[str]]:
         phones: dict[uuid.UUID, set[str]] = {}
