@@ -57,7 +57,7 @@ DEFAULT_RULES: Final = {
     "email": Rule("email", True, 60),
     "code": Rule("code", True, 100),
     "name": Rule("name", True, 90),
-    "address": Rule("address", True, 85),
+    "address": Rule("address", True, 90),
 }
 RULE_NAMES: Final[dict[str, Text]] = {
     "phone": _l("Same phone number"),
@@ -81,6 +81,7 @@ ELSEWHERE_PENALTY: Final = 20
 # The shorter of two addresses must be this long to count as contained in the longer one.
 ADDRESS_MIN: Final = 5
 CONTAINED_MIN: Final = 3
+SHARED_WORD: Final = 3  # a common ending this long is a business word (商事 is two: kept)
 UNLIKE_ADDRESS: Final = 50  # two addresses less alike than this are two places
 # Candidates taken from each index at most; the best are kept after scoring.
 PER_INDEX: Final = 50
@@ -202,12 +203,24 @@ def _has_kanji(text: str) -> bool:
 
 
 def contained_likeness(a: Profile, b: Profile) -> float:
-    """Like `name_likeness`, but a name that is the whole of the start of the other (大和金型,
-    大和金型 本社工場) counts as the same: at one address, that is one customer's branch."""
+    """How alike two names at one address are. A name that is the whole of the start of the
+    other (大和金型, 大和金型 本社工場) is the same: a branch. A business word both end with
+    (中野トレーディング, 佐野トレーディング) says nothing about who they are: it is left out."""
     short, long = sorted((a.name_key, b.name_key), key=len)
     if len(short) >= CONTAINED_MIN and long.startswith(short):
         return 100.0
+    shared = _common_ending(a.name_key, b.name_key)
+    if shared >= SHARED_WORD and min(len(a.name_key), len(b.name_key)) > shared:
+        return fuzz.ratio(a.name_key[:-shared], b.name_key[:-shared])
     return name_likeness(a, b)
+
+
+def _common_ending(a: str, b: str) -> int:
+    """How many characters two texts end with alike."""
+    n = 0
+    while n < min(len(a), len(b)) and a[-1 - n] == b[-1 - n]:
+        n += 1
+    return n
 
 
 def address_likeness(a: Profile, b: Profile) -> float:
