@@ -316,6 +316,7 @@ async def add_twins(
 @dataclass(frozen=True)
 class Look:
     name_key: str
+    sound_key: str
     postal_code: str
     email: str
     name: str
@@ -331,6 +332,7 @@ async def _looks(database: Database, ids: set[uuid.UUID]) -> dict[uuid.UUID, Loo
                 select(
                     Account.id,
                     Account.name_key,
+                    Account.sound_key,
                     Account.postal_code,
                     Account.email_key,
                     Account.name,
@@ -339,8 +341,8 @@ async def _looks(database: Database, ids: set[uuid.UUID]) -> dict[uuid.UUID, Loo
             )
             found.update(
                 {
-                    i: Look(key, postal or "", email, name, address or "")
-                    for i, key, postal, email, name, address in rows
+                    i: Look(key, sound, postal or "", email, name, address or "")
+                    for i, key, sound, postal, email, name, address in rows
                 }
             )
     return found
@@ -354,13 +356,14 @@ def scored(
     wrong = [pair for pair in found if pair not in truth]
 
     def lookalike(pair: Pair) -> bool:
-        """Two demo accounts the generator made alike: the same name in the same postal code
-        (its name pool is small for so many accounts), or the same e-mail address (its
-        domains are romaji, so 旭 and 朝日 share one)."""
+        """Two demo accounts the generator made alike: the same name, or one that sounds the
+        same (旭金属, 朝日金属), in one postal code — at a million accounts its pool of names
+        runs out of new ones for a postal code — or the same e-mail address."""
         a, b = (looks[i] for i in pair)
         if a.email and a.email == b.email:  # two companies of one mailbox: not in real data
             return True
-        return a.name_key == b.name_key and a.postal_code == b.postal_code
+        same_name = a.name_key == b.name_key or bool(a.sound_key and a.sound_key == b.sound_key)
+        return same_name and a.postal_code == b.postal_code
 
     alike = sum(1 for pair in wrong if lookalike(pair))
     unlike = [pair for pair in wrong if not lookalike(pair)]
