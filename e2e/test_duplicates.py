@@ -136,5 +136,13 @@ def test_the_merge_page_on_a_desktop(
     assert two is not None
     assert abs(one["y"] - two["y"]) < 2  # side by side
     shot(page, "merge-desktop")
+    # Keep the longer name, which is not the default, and merge.
+    name_field.locator(f'input[value="{ids[1]}"]').check()
+    page.locator(f'input[name="survivor"][value="{ids[0]}"]').check()
+    page.locator('form.merge-form button[type="submit"]').click()
+    page.wait_for_url(re.compile(r"/merges/[0-9a-f-]{36}$"))
+    page.goto(f"{server_url}/accounts/{ids[1]}")  # the merged-away address leads to the survivor
+    page.wait_for_url(f"{server_url}/accounts/{ids[0]}")
+    expect(page.locator("h1")).to_contain_text(f"卓上確認商店{mark}本店")
     assert errors == []
     context.close()

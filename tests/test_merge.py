@@ -289,3 +289,44 @@ async def test_a_sync_arriving_during_a_merge_is_kept_whichever_comes_first(
     assert result["status"] == "applied", result
     survivor = (await rep.get(f"/api/accounts/{kept['id']}")).json()
     assert survivor["fax"] == "+81312349999"
+
+
+async def test_the_same_person_at_both_accounts_is_merged_in_the_same_step_and_back(
+    rep: Person, manager: Person
+) -> None:
+    kept, other = await twins(rep)
+    person = {"name": "山田 一郎", "mobile": "090-1111-2222"}
+    one = {"id": new_id(), "account_id": kept["id"], "name": person["name"]}
+    two = {"id": new_id(), "account_id": other["id"], **person, "title": "部長"}
+    for contact in (one, two):
+        assert (await rep.post("/api/contacts", json=contact)).status_code == 201
+    visit = {"id": new_id(), "account_id": other["id"], "contact_id": two["id"]}
+    assert (await rep.post("/api/visits", json=visit)).status_code == 201
+
+    response = await manager.post(
+        "/api/accounts/merge",
+        json={
+            "survivor_id": kept["id"],
+            "merged_ids": [other["id"]],
+            "contacts": {two["id"]: one["id"]},
+        },
+    )
+    assert response.status_code == 201, response.text
+    contacts = await items(rep, f"/api/accounts/{kept['id']}/contacts")
+    [merged] = [c for c in contacts if c["name"] == "山田 一郎"]
+    assert (merged["id"], merged["mobile"], merged["title"]) == (
+        one["id"],
+        "+819011112222",
+        "部長",
+    )  # the one kept, with what only the other knew
+    moved = (await rep.get(f"/api/accounts/{kept['id']}/visits")).json()["items"]
+    assert {v["contact_id"] for v in moved if v["id"] == visit["id"]} == {one["id"]}
+
+    undone = await manager.post(f"/api/merges/{response.json()['id']}/undo")
+    assert undone.status_code == 200, undone.text
+    back = await items(rep, f"/api/accounts/{other['id']}/contacts")
+    assert two["id"] in {c["id"] for c in back}
+    again = (await rep.get(f"/api/contacts/{one['id']}")).json()
+    assert (again["mobile"], again["title"]) == (None, None)
+    visits = (await rep.get(f"/api/accounts/{other['id']}/visits")).json()["items"]
+    assert {v["contact_id"] for v in visits if v["id"] == visit["id"]} == {two["id"]}

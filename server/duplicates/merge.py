@@ -366,6 +366,7 @@ class MergeService:
                 {"deleted_at": [None, now], "merged_into_id": [None, kept.id]},
             )
             snapshot["contacts"][str(gone.id)] = [str(kept.id), gone.version]
+            _settle(snapshot, "contacts", gone.id, gone.version)
             visits = (
                 await self.session.execute(
                     select(Visit.id, Visit.version).where(Visit.contact_id == gone.id)
@@ -387,6 +388,7 @@ class MergeService:
                     {"contact_id": [gone.id, kept.id]},
                 )
                 snapshot["recontacted"][str(visit_id)] = [str(gone.id), version + 1]
+                _settle(snapshot, "visits", visit_id, version + 1)
         await self.session.flush()
 
     async def _move_recent_views(self, from_ids: Sequence[uuid.UUID], to_id: uuid.UUID) -> None:
@@ -441,11 +443,12 @@ class MergeService:
         for account_id in merged_ids:
             left += await self._restore_account(merge, by_id[account_id], actor, now)
         await self.session.flush()
+        # Contacts merged into another first: they move back with the rest afterwards.
+        unmerged, bumped = await self._unmerge_contacts(merge, actor, now)
+        left += unmerged
         for model, entity, key in CHILDREN:
-            left += await self._move_back(
-                model, entity, merge.snapshot["moved"].get(key, {}), survivor.id, actor, now
-            )
-        left += await self._unmerge_contacts(merge, actor, now)
+            moved = merge.snapshot["moved"].get(key, {})
+            left += await self._move_back(model, entity, moved, survivor.id, actor, now, bumped)
         services = AccountService(self.session, actor)
         for account_id in [merge.survivor_id, *merged_ids]:
             account = await self.session.get(Account, account_id)
@@ -538,8 +541,10 @@ class MergeService:
         survivor_id: uuid.UUID,
         actor: Actor,
         now: datetime,
+        bumped: Mapping[str, int],
     ) -> list[LeftAlone]:
-        """Records the merge moved go back, unless changed since (their version moved on)."""
+        """Records the merge moved go back, unless changed since (their version moved on, other
+        than by this unmerge: ``bumped``)."""
         if not moved:
             return []
         ids = [uuid.UUID(i) for i in moved]
@@ -552,7 +557,7 @@ class MergeService:
         entries = []
         for rid, account_id, version in rows:
             former, version_after = moved[str(rid)]
-            if account_id != survivor_id or version != version_after:
+            if account_id != survivor_id or version != bumped.get(str(rid), version_after):
                 left.append(
                     LeftAlone(entity, str(rid), await self._label(model, rid), CHANGED_SINCE)
                 )
@@ -582,8 +587,13 @@ class MergeService:
             await self.session.execute(insert(AUDIT), entries)
         return left
 
-    async def _unmerge_contacts(self, merge: Merge, actor: Actor, now: datetime) -> list[LeftAlone]:
+    async def _unmerge_contacts(
+        self, merge: Merge, actor: Actor, now: datetime
+    ) -> tuple[list[LeftAlone], dict[str, int]]:
+        """Contacts merged into another come back, their visits with them; the versions
+        this gave the records, for `_move_back`."""
         left: list[LeftAlone] = []
+        bumped: dict[str, int] = {}
         recontacted = merge.snapshot.get("recontacted", {})
         for visit_id, (contact_id, version_after) in recontacted.items():
             visit = await self.session.get(Visit, uuid.UUID(visit_id), populate_existing=True)
@@ -599,6 +609,7 @@ class MergeService:
             old = visit.contact_id
             visit.contact_id = uuid.UUID(contact_id)
             self._bump(visit, actor, "visit", now)
+            bumped[visit_id] = visit.version
             self._audit(
                 actor,
                 "visit",
@@ -616,6 +627,7 @@ class MergeService:
                 continue
             gone.deleted_at, gone.merged_into_id = None, None
             self._bump(gone, actor, "contact", now)
+            bumped[gone_id] = gone.version
             self._audit(
                 actor,
                 "contact",
@@ -639,7 +651,7 @@ class MergeService:
                     self.session, actor, kept, "contact", restore, kept.version, action="unmerge"
                 )
         await self.session.flush()
-        return left
+        return left, bumped
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -713,6 +725,13 @@ class MergeService:
         changed: Mapping[str, Any],
     ) -> None:
         self.session.add(AuditEntry(**_entry(actor, entity, record_id, action, version, changed)))
+
+
+def _settle(snapshot: dict[str, Any], key: str, record_id: uuid.UUID, version: int) -> None:
+    """A moved record changed again later in the same merge: its version after the merge."""
+    moved = snapshot["moved"].get(key, {})
+    if str(record_id) in moved:
+        moved[str(record_id)][1] = version
 
 
 def _merge_actor(actor: Actor, merge_id: uuid.UUID) -> Actor:
