@@ -107,6 +107,9 @@ class Profile:
     name_key: str
     sound_key: str
     person: bool = False
+    # A person's family name as written with the given name as read (小林 誠 コバヤシ マコト ->
+    # 小林まこと): how the same person is often typed with the given name in kana.
+    read_given: str = ""
     phones: frozenset[str] = frozenset()
     email: str = ""
     code: str = ""
@@ -121,6 +124,7 @@ class Profile:
         return cls(
             id=account.id,
             person=account.kind == "person",
+            read_given=read_given(account.name, account.reading),
             name_key=account.name_key,
             sound_key=account.sound_key,
             phones=frozenset(phones),
@@ -150,6 +154,7 @@ class Profile:
         return cls(
             id=_uuid(data.get("id")),
             person=text("kind") == "person",
+            read_given=read_given(text("name"), text("reading")),
             name_key=fold(text("name")),
             sound_key=sound_key(text("name"), text("reading")),
             phones=frozenset(digits),
@@ -166,6 +171,7 @@ PROFILE_COLUMNS: Final = (
     Account.id,
     Account.kind,
     Account.name,
+    Account.reading,
     Account.name_key,
     Account.sound_key,
     Account.email_key,
@@ -193,9 +199,27 @@ def name_likeness(a: Profile, b: Profile) -> float:
         found.append(fuzz.ratio(a.name_key, b.name_key))
     if a.sound_key and b.sound_key:
         found.append(fuzz.ratio(a.sound_key, b.sound_key))
+    if (
+        a.person
+        and b.person
+        and (
+            (a.read_given and a.read_given == b.name_key)
+            or (b.read_given and b.read_given == a.name_key)
+        )
+    ):
+        return 100.0  # 小林 誠 (コバヤシ マコト) and 小林 まこと
     if not found:
         return 0.0
     return min(found) if a.person and b.person else max(found)
+
+
+def read_given(name: str, reading: str | None) -> str:
+    """The family name as written and the given name as read, folded; empty unless the name
+    and its reading both come in two parts."""
+    names, readings = name.split(), (reading or "").split()
+    if len(names) != 2 or len(readings) != 2:
+        return ""
+    return fold(names[0]) + fold(readings[1])
 
 
 def _has_kanji(text: str) -> bool:
