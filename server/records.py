@@ -53,6 +53,31 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def audit_row(
+    actor: Actor,
+    *,
+    entity: str,
+    entity_id: uuid.UUID,
+    action: str,
+    version: int,
+    changes: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The columns of one audit entry (for `record_audit`, or a batch insert)."""
+    return {
+        "id": uuid.uuid4(),
+        "at": utcnow(),
+        "actor_id": actor.user_id,
+        "channel": actor.channel,
+        "entity": entity,
+        "entity_id": entity_id,
+        "action": action,
+        "version": version,
+        "changes": jsonable(changes),
+        "job_id": actor.job_id,
+        "merge_id": actor.merge_id,
+    }
+
+
 def record_audit(
     session: AsyncSession,
     actor: Actor,
@@ -63,19 +88,10 @@ def record_audit(
     version: int,
     changes: Mapping[str, Any],
 ) -> None:
-    session.add(
-        AuditEntry(
-            actor_id=actor.user_id,
-            channel=actor.channel,
-            entity=entity,
-            entity_id=entity_id,
-            action=action,
-            version=version,
-            changes=jsonable(changes),
-            job_id=actor.job_id,
-            merge_id=actor.merge_id,
-        )
+    row = audit_row(
+        actor, entity=entity, entity_id=entity_id, action=action, version=version, changes=changes
     )
+    session.add(AuditEntry(**row))
 
 
 async def find_for_create(
@@ -131,19 +147,9 @@ def created_entry(actor: Actor, record: Versioned, entity: str) -> dict[str, Any
     values = {k: [None, v] for k, v in record.public().items() if v not in (None, [], {})}
     for name in ("id", "version", "created_at", "updated_at"):
         values.pop(name, None)
-    return {
-        "id": uuid.uuid4(),
-        "at": utcnow(),
-        "actor_id": actor.user_id,
-        "channel": actor.channel,
-        "entity": entity,
-        "entity_id": record.id,
-        "action": "create",
-        "version": 1,
-        "changes": jsonable(values),
-        "job_id": actor.job_id,
-        "merge_id": actor.merge_id,
-    }
+    return audit_row(
+        actor, entity=entity, entity_id=record.id, action="create", version=1, changes=values
+    )
 
 
 def _diff(record: Versioned, values: Mapping[str, Any]) -> dict[str, list[Any]]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final, cast
 
@@ -38,8 +38,9 @@ from server.errors import Forbidden, NotFound, ValidationFailed
 from server.i18n import Text, _l
 from server.normalize import fold
 from server.purchases.models import Purchase
-from server.records import jsonable, update_record
+from server.records import audit_row, jsonable, record_audit, update_record
 from server.tasks.models import Task
+from server.validation import BadValue, parse_uuid
 from server.visits.models import Visit
 
 UNDO_DAYS: Final = 30
@@ -162,7 +163,7 @@ class MergeService:
         survivor_id: uuid.UUID,
         merged_ids: Sequence[uuid.UUID],
         choices: Mapping[str, Any] | None = None,
-        contact_merges: Mapping[uuid.UUID, uuid.UUID] | None = None,
+        contact_merges: Mapping[Any, Any] | None = None,
         merge_id: uuid.UUID | None = None,
     ) -> Merge:
         """Merge ``merged_ids`` into ``survivor_id``: one transaction, nothing half done."""
@@ -195,7 +196,7 @@ class MergeService:
         for account in merged:
             old = {"deleted_at": account.deleted_at, "code": account.code}
             account.deleted_at, account.merged_into_id, account.code = now, survivor.id, None
-            self._bump(account, actor, ACCOUNT, now)
+            self._bump(account, actor, now)
             self._audit(
                 actor,
                 ACCOUNT,
@@ -269,8 +270,16 @@ class MergeService:
         return values
 
     async def _contact_map(
-        self, wanted: Mapping[uuid.UUID, uuid.UUID], account_ids: Sequence[uuid.UUID]
+        self, given: Mapping[Any, Any], account_ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, uuid.UUID]:
+        """Contact merges as given (ids or their text): each contact of the accounts, merged
+        into another of them that is not itself merged away."""
+        wanted: dict[uuid.UUID, uuid.UUID] = {}
+        for gone, kept in given.items():
+            try:
+                wanted[parse_uuid(gone)] = parse_uuid(kept)
+            except BadValue:
+                raise ValidationFailed({f"contacts.{str(gone)[:40]}": [BAD_CONTACT]}) from None
         if not wanted:
             return {}
         ids = {*wanted, *wanted.values()}
@@ -325,7 +334,14 @@ class MergeService:
         await self.session.execute(
             insert(AUDIT),
             [
-                _entry(actor, entity, rid, "merge", version + 1, {"account_id": [former, to_id]})
+                audit_row(
+                    actor,
+                    entity=entity,
+                    entity_id=rid,
+                    action="merge",
+                    version=version + 1,
+                    changes={"account_id": [former, to_id]},
+                )
                 for rid, former, version in rows
             ],
         )
@@ -356,7 +372,7 @@ class MergeService:
                     self.session, actor, kept, "contact", fill, kept.version, action="merge"
                 )
             gone.deleted_at, gone.merged_into_id = now, kept.id
-            self._bump(gone, actor, "contact", now)
+            self._bump(gone, actor, now)
             self._audit(
                 actor,
                 "contact",
@@ -529,7 +545,7 @@ class MergeService:
             changed["code"] = [None, code]
             account.code = code
         account.deleted_at, account.merged_into_id = None, None
-        self._bump(account, actor, ACCOUNT, now)
+        self._bump(account, actor, now)
         self._audit(actor, ACCOUNT, account.id, "unmerge", account.version, changed)
         return left
 
@@ -574,13 +590,13 @@ class MergeService:
                 .execution_options(synchronize_session=False)
             )
             entries.append(
-                _entry(
+                audit_row(
                     actor,
-                    entity,
-                    rid,
-                    "unmerge",
-                    version + 1,
-                    {"account_id": [survivor_id, former]},
+                    entity=entity,
+                    entity_id=rid,
+                    action="unmerge",
+                    version=version + 1,
+                    changes={"account_id": [survivor_id, former]},
                 )
             )
         if entries:
@@ -608,7 +624,7 @@ class MergeService:
                 continue
             old = visit.contact_id
             visit.contact_id = uuid.UUID(contact_id)
-            self._bump(visit, actor, "visit", now)
+            self._bump(visit, actor, now)
             bumped[visit_id] = visit.version
             self._audit(
                 actor,
@@ -626,7 +642,7 @@ class MergeService:
                 left.append(LeftAlone("contact", gone_id, gone.name, CHANGED_SINCE))
                 continue
             gone.deleted_at, gone.merged_into_id = None, None
-            self._bump(gone, actor, "contact", now)
+            self._bump(gone, actor, now)
             bumped[gone_id] = gone.version
             self._audit(
                 actor,
@@ -710,7 +726,7 @@ class MergeService:
         )
         return at.date().isoformat() if at else str(record_id)
 
-    def _bump(self, record: Any, actor: Actor, _entity: str, now: datetime) -> None:
+    def _bump(self, record: Any, actor: Actor, now: datetime) -> None:
         record.version += 1
         record.updated_at = now
         record.updated_by = actor.user_id
@@ -724,7 +740,15 @@ class MergeService:
         version: int,
         changed: Mapping[str, Any],
     ) -> None:
-        self.session.add(AuditEntry(**_entry(actor, entity, record_id, action, version, changed)))
+        record_audit(
+            self.session,
+            actor,
+            entity=entity,
+            entity_id=record_id,
+            action=action,
+            version=version,
+            changes=changed,
+        )
 
 
 def _settle(snapshot: dict[str, Any], key: str, record_id: uuid.UUID, version: int) -> None:
@@ -735,38 +759,8 @@ def _settle(snapshot: dict[str, Any], key: str, record_id: uuid.UUID, version: i
 
 
 def _merge_actor(actor: Actor, merge_id: uuid.UUID) -> Actor:
-    return Actor(
-        actor.user_id,
-        actor.role,
-        actor.team_id,
-        actor.locale,
-        actor.time_zone,
-        Channel.MERGE,
-        merge_id=merge_id,
-    )
-
-
-def _entry(
-    actor: Actor,
-    entity: str,
-    record_id: uuid.UUID,
-    action: str,
-    version: int,
-    changed: Mapping[str, Any],
-) -> dict[str, Any]:
-    return {
-        "id": uuid.uuid4(),
-        "at": utcnow(),
-        "actor_id": actor.user_id,
-        "channel": actor.channel,
-        "entity": entity,
-        "entity_id": record_id,
-        "action": action,
-        "version": version,
-        "changes": jsonable(dict(changed)),
-        "job_id": None,
-        "merge_id": actor.merge_id,
-    }
+    """The actor as the merge's changes are audited: channel ``merge``, with its id."""
+    return replace(actor, channel=Channel.MERGE, merge_id=merge_id)
 
 
 def _filled(value: Any) -> bool:

@@ -112,8 +112,8 @@ class DuplicateService:
                     DuplicatePair.dismissed_at.is_(None),
                     one.deleted_at.is_(None),
                     other.deleted_at.is_(None),
-                    _visible(self.actor, one),
-                    _visible(self.actor, other),
+                    visible_owner(self.actor, one.owner_id),
+                    visible_owner(self.actor, other.owner_id),
                 )
                 .order_by(DuplicatePair.score.desc(), DuplicatePair.account_id)
                 .limit(QUEUE_PAIRS)
@@ -165,10 +165,6 @@ class DuplicateService:
     def _check_role(self) -> None:
         if not (self.actor.is_admin or self.actor.is_manager):
             raise Forbidden(NOT_ALLOWED)
-
-
-def _visible(actor: Actor, account: Any) -> Any:
-    return visible_owner(actor, account.owner_id)
 
 
 def clusters(
