@@ -37,6 +37,8 @@ from server.auth.middleware import AuthenticationMiddleware, check_request_origi
 from server.briefcase.routes import api as briefcase_api
 from server.contacts.routes import api as contacts_api
 from server.db import Database
+from server.deals.routes import api as deals_api
+from server.deals.routes import pipelines_api
 from server.duplicates import pages as duplicate_pages
 from server.duplicates.routes import api as duplicates_api
 from server.errors import DomainError
@@ -172,6 +174,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             export_api,
             imports_api,
             duplicates_api,
+            deals_api,
+            pipelines_api,
             *import_pages.pages,
             *duplicate_pages.pages,
             fields_api,

@@ -6,6 +6,7 @@ from server.auth.models import ApiToken, LoginThrottle, Team, User, UserSession
 from server.briefcase.models import BriefingChange, ChangeCounter
 from server.contacts.models import Contact
 from server.db import Base
+from server.deals.models import Deal, DealReason, Pipeline, Stage
 from server.duplicates.models import DuplicatePair, DuplicateRule, DuplicateScan, Merge
 from server.fields.models import FieldDefinition, VisitForm
 from server.imports.models import ImportChange, ImportIssue, ImportJob, ImportMapping
@@ -27,6 +28,8 @@ __all__ = [
     "BriefingChange",
     "ChangeCounter",
     "Contact",
+    "Deal",
+    "DealReason",
     "Delivery",
     "DeliveryAttempt",
     "DuplicatePair",
@@ -40,11 +43,13 @@ __all__ = [
     "ImportMapping",
     "LoginThrottle",
     "Merge",
+    "Pipeline",
     "Purchase",
     "PushSubscription",
     "Reminder",
     "RuleFiring",
     "RuleRun",
+    "Stage",
     "StoredSecret",
     "SyncMutation",
     "Task",

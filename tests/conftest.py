@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,6 +31,7 @@ from server.auth.models import User
 from server.auth.scope import Actor
 from server.auth.service import AuthService, UserService
 from server.db import Database
+from server.deals.pipelines import default_rows
 from server.migrate import upgrade
 from server.models import Base
 from server.settings import Settings
@@ -117,6 +119,12 @@ async def truncate_all(url: str) -> None:
     conn = await asyncpg.connect(_asyncpg_dsn(url))
     try:
         await conn.execute(f"TRUNCATE {tables} CASCADE")
+        # What the migrations write besides the schema: the default pipeline.
+        for name, rows in default_rows(datetime.now(UTC)).items():
+            columns = list(rows[0])
+            marks = ", ".join(f"${i + 1}" for i in range(len(columns)))
+            statement = f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
+            await conn.executemany(statement, [tuple(row[c] for c in columns) for row in rows])
     finally:
         await conn.close()
 

@@ -1,7 +1,7 @@
 """The briefcase change sequence moves whenever a write touches what a briefing shows.
 
 A session listener notes, at every flush, the accounts whose briefing the write touched: the
-account itself, the account of a contact, visit, task or purchase, and every account of a user
+account itself, the account of a contact, visit, task, purchase or deal, and every account of a user
 whose name changed (owners are named on briefings), plus the owner an account had before a
 change of owner. Just before the transaction commits it takes the next value of the counter
 and writes one `BriefingChange` row per (owner, account). The counter comes last, after every
@@ -28,6 +28,7 @@ from server.auth.models import User
 from server.briefcase.models import BriefingChange, ChangeCounter
 from server.contacts.models import Contact
 from server.db import dialect_insert, utcnow
+from server.deals.models import Deal
 from server.purchases.models import Purchase
 from server.tasks.models import Task
 from server.visits.models import Visit
@@ -59,7 +60,7 @@ def _note(session: Session, _context: Any, _instances: Any) -> None:
         if isinstance(obj, Account):
             touched.add(obj.id)
             former.update((owner, obj.id) for owner in _old_values(obj, "owner_id"))
-        elif isinstance(obj, Contact | Visit | Task | Purchase):
+        elif isinstance(obj, Contact | Visit | Task | Purchase | Deal):
             touched.update(a for a in [obj.account_id, *_old_values(obj, "account_id")] if a)
         elif isinstance(obj, User) and inspect(obj).attrs.name.history.has_changes():
             _marks(session, _RENAMED).add(obj.id)

@@ -33,6 +33,7 @@ from server.auth.scope import Actor, visible_accounts
 from server.briefcase import changes
 from server.contacts.models import Contact
 from server.db import utcnow
+from server.deals.models import Deal
 from server.duplicates.models import DuplicatePair, Merge
 from server.errors import Forbidden, NotFound, ValidationFailed
 from server.i18n import Text, _l
@@ -53,6 +54,7 @@ CHILDREN: Final = (
     (Visit, "visit", "visits"),
     (Task, "task", "tasks"),
     (Purchase, "purchase", "purchases"),
+    (Deal, "deal", "deals"),
 )
 AUDIT: Final = cast("Table", AuditEntry.__table__)
 
@@ -718,6 +720,8 @@ class MergeService:
             )
         if model is Task:
             return str(await self.session.scalar(select(Task.title).where(Task.id == record_id)))
+        if model is Deal:
+            return str(await self.session.scalar(select(Deal.title).where(Deal.id == record_id)))
         if model is Visit:
             at = await self.session.scalar(select(Visit.occurred_at).where(Visit.id == record_id))
             return at.date().isoformat() if at else str(record_id)

@@ -16,6 +16,7 @@ class Entity(enum.StrEnum):
     ACCOUNT = "account"
     CONTACT = "contact"
     VISIT = "visit"
+    DEAL = "deal"
 
 
 class FieldType(enum.StrEnum):

@@ -25,6 +25,7 @@ from server.accounts.models import Account
 from server.auth.models import Team
 from server.auth.scope import Actor
 from server.contacts.models import Contact
+from server.deals.models import Deal
 from server.errors import Errors, Forbidden, NotFound, ValidationFailed
 from server.fields.definitions import (
     check_definition,
@@ -174,6 +175,8 @@ def _records_with_fields(entity: str) -> tuple[Any, Any]:
         return Account.id, Account.fields
     if entity == Entity.CONTACT:
         return Contact.id, Contact.fields
+    if entity == Entity.DEAL:
+        return Deal.id, Deal.fields
     return Visit.id, Visit.fields
 
 

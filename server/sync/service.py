@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -49,6 +49,8 @@ from server.auth.scope import Actor
 from server.contacts.schemas import ContactIn
 from server.contacts.service import ContactService
 from server.db import utcnow
+from server.deals.schemas import DealIn, DealMove
+from server.deals.service import DealService
 from server.errors import (
     Conflict,
     DomainError,
@@ -95,6 +97,9 @@ PAYLOADS: dict[str, type[Input]] = {
     "task.update": TaskIn,
     "task.complete": TaskDone,
     "task.snooze": TaskDone,
+    "deal.create": DealIn,
+    "deal.update": DealIn,
+    "deal.stage": DealMove,
 }
 # Named by the mutation itself; a payload's own copy is ignored.
 ENVELOPE_FIELDS = frozenset({"id", "version"})
@@ -334,32 +339,31 @@ class SyncService:
     async def _write(self, mutation: Mutation) -> int:
         """Make the change through its service; the record's version afterwards."""
         data = dict(mutation.payload)
-        record: Any
         if mutation.action == "create":
             data["id"] = mutation.entity_id
-            if mutation.entity == "account":
-                record, _ = await AccountService(self.session, self.actor).create(data)
-            elif mutation.entity == "contact":
-                record, _ = await ContactService(self.session, self.actor).create(data)
-            elif mutation.entity == "visit":
-                record, _ = await VisitService(self.session, self.actor).create(data)
-            else:
-                record, _ = await TaskService(self.session, self.actor).create(data)
-            return int(record.version)
-        if mutation.base_version is not None:
+        elif mutation.base_version is not None:
             data["version"] = mutation.base_version
-        if mutation.type == "task.snooze":
-            service = TaskService(self.session, self.actor)
-            record = await service.snooze(mutation.entity_id, data, at=mutation.client_time)
-        elif mutation.type == "task.complete":
-            record = await TaskService(self.session, self.actor).complete(mutation.entity_id, data)
-        elif mutation.entity == "account":
-            accounts = AccountService(self.session, self.actor)
-            record = await accounts.update(mutation.entity_id, data, follow=True)
-        elif mutation.entity == "contact":
-            record = await ContactService(self.session, self.actor).update(mutation.entity_id, data)
-        else:
-            record = await TaskService(self.session, self.actor).update(mutation.entity_id, data)
+        session, actor, entity_id = self.session, self.actor, mutation.entity_id
+        writes: dict[str, Callable[[], Awaitable[Any]]] = {
+            "account.create": lambda: AccountService(session, actor).create(data),
+            "contact.create": lambda: ContactService(session, actor).create(data),
+            "visit.create": lambda: VisitService(session, actor).create(data),
+            "task.create": lambda: TaskService(session, actor).create(data),
+            "deal.create": lambda: DealService(session, actor).create(data),
+            "account.update": lambda: AccountService(session, actor).update(
+                entity_id, data, follow=True
+            ),
+            "contact.update": lambda: ContactService(session, actor).update(entity_id, data),
+            "task.update": lambda: TaskService(session, actor).update(entity_id, data),
+            "task.complete": lambda: TaskService(session, actor).complete(entity_id, data),
+            "task.snooze": lambda: TaskService(session, actor).snooze(
+                entity_id, data, at=mutation.client_time
+            ),
+            "deal.update": lambda: DealService(session, actor).update(entity_id, data),
+            "deal.stage": lambda: DealService(session, actor).move(entity_id, data),
+        }
+        outcome = await writes[mutation.type]()
+        record = outcome[0] if isinstance(outcome, tuple) else outcome
         return int(record.version)
 
 
