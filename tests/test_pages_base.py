@@ -107,7 +107,7 @@ async def test_logged_in_pages_have_the_bottom_navigation(client: Client, rep: P
     nav = re.search(r'<nav class="tab-bar" aria-label="[^"]+">(.*?)</nav>', page.text, re.S)
     assert nav, "no labelled navigation"
     links = re.findall(r'<a href="([^"]+)"', nav.group(1))
-    assert links == ["/today", "/search", "/tasks", "/me"]
+    assert links == ["/today", "/search", "/tasks", "/deals", "/me"]
     assert re.findall(r'<a href="([^"]+)" aria-current="page"', nav.group(1)) == ["/me"]
     assert '<main id="main"' in page.text
     assert '<meta name="csrf-token" content="' in page.text

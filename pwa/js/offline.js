@@ -35,6 +35,9 @@
     [new RegExp(`^/tasks/(${UUID})/complete$`), "task.complete", (m) => ({ entity: m[1] })],
     [new RegExp(`^/tasks/(${UUID})/snooze$`), "task.snooze", (m) => ({ entity: m[1] })],
     [new RegExp(`^/tasks/(${UUID})/reschedule$`), "task.update", (m) => ({ entity: m[1] })],
+    [new RegExp(`^/deals$`), "deal.create", (m, form) => ({ entity: form.id, account: form.account_id })],
+    [new RegExp(`^/deals/(${UUID})$`), "deal.update", (m) => ({ entity: m[1] })],
+    [new RegExp(`^/deals/(${UUID})/stage$`), "deal.stage", (m) => ({ entity: m[1] })],
   ];
 
   const format = (template, values) =>
@@ -187,6 +190,8 @@
       }
     }
     await Outbox.enqueue(user, mutation);
+    const move = mutation.type === "visit.create" ? dealMoveOf(form, mutation) : null;
+    if (move) await Outbox.enqueue(user, move);
     const correcting = new URL(location.href).searchParams.get("outbox");
     if (correcting) await dropEntry(correcting);
     const registration = await navigator.serviceWorker?.ready;
@@ -195,7 +200,34 @@
     return true;
   }
 
+  // A visit that moves its deal on: the move is a change of the deal's own, queued after the
+  // visit, based on the deal's version as the form showed it.
+  function dealMoveOf(form, visit) {
+    const values = visit.form;
+    const deal = values.deal_id?.at(-1);
+    const stage = values.deal_stage_id?.at(-1);
+    if (!deal || !stage) return null;
+    const version = Number.parseInt(values[`deal_version.${deal}`]?.at(-1) ?? "", 10);
+    const stageName = form.querySelector(`select[name="deal_stage_id"] option[value="${CSS.escape(stage)}"]`)?.textContent ?? "";
+    const dealName = form.querySelector(`select[name="deal_id"] option[value="${CSS.escape(deal)}"]`)?.textContent ?? "";
+    return {
+      type: "deal.stage",
+      entity_id: deal,
+      base_version: Number.isInteger(version) ? version : null,
+      payload: {},
+      form: { stage_id: [stage] },
+      account_id: visit.account_id,
+      url: visit.url,
+      label: [dealName, `→ ${stageName}`].filter(Boolean).join(" "),
+    };
+  }
+
   function afterQueued(form, mutation) {
+    if (mutation.type === "deal.stage" && form.classList.contains("deal-move")) {
+      movedDeal(form);
+      showOutbox();
+      return;
+    }
     const row = form.closest("li");
     if (mutation.type.startsWith("task.") && mutation.type !== "task.create" && row) {
       row.classList.add("pending");
@@ -211,6 +243,34 @@
           ? "/tasks"
           : "/search";
     location.assign(back);
+  }
+
+  // A queued move shows at once: the deal takes its new stage (on the board, its column), marked
+  // as waiting, and the button offers the stage after it (`data-ahead`, `data-names`).
+  function movedDeal(form) {
+    const ahead = JSON.parse(form.dataset.ahead || "[]");
+    const names = JSON.parse(form.dataset.names || "[]");
+    const stageInput = form.querySelector('input[name="stage_id"]');
+    const index = Math.max(ahead.indexOf(stageInput.value), 0);
+    const entered = ahead[index];
+    const card = form.closest(".deal-card, .deal-line");
+    if (card) {
+      card.dataset.stageId = entered;
+      card.classList.add("pending");
+      if (!card.querySelector(".badge-pending")) card.prepend(stamp("tpl-pending", { label: "", time: "" }).querySelector(".badge"));
+      const label = card.querySelector('[data-slot="stage"]');
+      if (label) label.textContent = names[index];
+      const column = document.querySelector(`.deal-column[data-stage-id="${entered}"] ul`);
+      if (column && card.classList.contains("deal-card")) column.append(card);
+    }
+    const after = index + 1 < ahead.length ? index + 1 : -1;
+    const button = form.querySelector("button");
+    if (after < 0) {
+      form.hidden = true;
+      return;
+    }
+    stageInput.value = ahead[after];
+    if (button) button.firstChild.textContent = `→ ${names[after]}`;
   }
 
   document.addEventListener(
@@ -425,6 +485,13 @@
     for (const contact of item.contacts) {
       contacts?.append(new Option(contact.title ? `${contact.name}（${contact.title}）` : contact.name, contact.id));
     }
+    const deals = form.querySelector('select[name="deal_id"]');
+    for (const deal of (item.deals || []).filter((d) => d.status === "open")) {
+      const stage = form.querySelector(`select[name="deal_stage_id"] option[value="${CSS.escape(deal.stage_id)}"]`);
+      deals?.append(new Option(stage ? `${deal.title}（${stage.textContent.trim()}）` : deal.title, deal.id));
+      deals?.after(Object.assign(document.createElement("input"), { type: "hidden", name: `deal_version.${deal.id}`, value: String(deal.version) }));
+    }
+    if (deals && deals.options.length > 1) deals.closest("fieldset").hidden = false;
     const editing = match?.[2] ? item.forms.contacts[match[2]] : location.pathname.endsWith("/edit") ? item.forms.account : null;
     if (editing) {
       setValues(form, { ...editing.values, version: editing.version, original: JSON.stringify(editing.values) });

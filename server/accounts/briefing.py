@@ -30,6 +30,8 @@ from server.auth.models import User
 from server.auth.scope import Actor, visible_accounts
 from server.contacts.models import Contact
 from server.db import Database, dialect_insert, utcnow
+from server.deals.models import Deal, Outcome, Stage
+from server.deals.pipelines import PipelineService
 from server.errors import Merged, NotFound
 from server.fields.models import Entity, FieldDefinition
 from server.fields.service import compact
@@ -42,6 +44,8 @@ log = logging.getLogger(__name__)
 TREND_MONTHS: Final = 12
 LAST_VISITS: Final = 3
 OPEN_TASKS: Final = 20
+OPEN_DEALS: Final = 10
+CLOSED_DEALS: Final = 3
 # Two names with the same reading count as "very similar" from this SequenceMatcher ratio.
 
 
@@ -81,6 +85,20 @@ class TaskLine:
 
 
 @dataclass(frozen=True, slots=True)
+class DealLine:
+    """A deal as the briefing shows it: its stage, the stage after it, whether it rots."""
+
+    deal: Deal
+    stage: Stage
+    ahead: list[Stage]  # the stages after this one on the way to winning
+    rotting: bool
+
+    @property
+    def next_stage(self) -> Stage | None:
+        return self.ahead[0] if self.ahead else None
+
+
+@dataclass(frozen=True, slots=True)
 class Briefing:
     account: Account
     owner: str | None
@@ -90,6 +108,8 @@ class Briefing:
     contacts: list[Contact]
     # Active account field definitions (compact) with the account's value for each.
     fields: list[tuple[dict[str, Any], Any]] = field(default_factory=list)
+    # Open deals first (closing soonest first), then the last few closed ones.
+    deals: list[DealLine] = field(default_factory=list)
 
 
 def month_starts(now: datetime, time_zone: str, count: int = TREND_MONTHS) -> list[datetime]:
@@ -135,6 +155,7 @@ class BriefingService:
             tasks=await self._tasks(account_id),
             contacts=await self._contacts(account_id),
             fields=await self._fields(account),
+            deals=await self.deals(account_id),
         )
 
     async def purchases(
@@ -207,6 +228,54 @@ class BriefingService:
             .order_by(Contact.name, Contact.id)
         )
         return list(rows)
+
+    async def deals(self, account_id: uuid.UUID, now: datetime | None = None) -> list[DealLine]:
+        """The account's open deals, closing soonest first, then the last closed ones."""
+        deals = list(
+            await self.session.scalars(
+                select(Deal)
+                .where(Deal.account_id == account_id, Deal.deleted_at.is_(None))
+                .order_by(
+                    Deal.status != Outcome.OPEN,
+                    Deal.expected_close_on.is_(None),
+                    Deal.expected_close_on,
+                    Deal.closed_at.desc(),
+                    Deal.id,
+                )
+                .limit(OPEN_DEALS + CLOSED_DEALS)
+            )
+        )
+        if not deals:
+            return []
+        boards = {
+            board.pipeline.id: board
+            for board in await PipelineService(self.session, self.actor).boards(everyone=True)
+        }
+        stages = {stage.id: stage for board in boards.values() for stage in board.stages}
+        missing = {d.stage_id for d in deals} - set(stages)
+        if missing:  # a stage switched off since the deal entered it
+            stages |= {
+                s.id: s
+                for s in await self.session.scalars(select(Stage).where(Stage.id.in_(missing)))
+            }
+        moment = now or utcnow()
+        lines: list[DealLine] = []
+        closed = 0
+        for deal in deals:
+            if deal.status != Outcome.OPEN:
+                closed += 1
+                if closed > CLOSED_DEALS:
+                    continue
+            stage = stages[deal.stage_id]
+            board = boards.get(deal.pipeline_id)
+            after = board.ahead(deal.stage_id) if board and deal.status == Outcome.OPEN else []
+            rots = (
+                deal.status == Outcome.OPEN
+                and stage.rotting_days is not None
+                and (moment - deal.stage_entered_at).days > stage.rotting_days
+            )
+            lines.append(DealLine(deal, stage, after, rots))
+        return lines
 
     async def _fields(self, account: Account) -> list[tuple[dict[str, Any], Any]]:
         values = account.fields or {}

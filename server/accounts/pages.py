@@ -37,6 +37,7 @@ from server.auth.scope import Actor
 from server.briefcase.shell import SHELL_ID, SHELL_NAME, is_shell
 from server.contacts.models import Contact
 from server.contacts.service import ContactService
+from server.deals.lists import open_totals
 from server.duplicates.matcher import Found
 from server.duplicates.service import DuplicateService
 from server.errors import Conflict, NotFound, ValidationFailed
@@ -281,7 +282,10 @@ async def search_page(
         else None
     )
     recent = await recently_viewed(db, actor, limit=5) if found is None else []
-    return page(request, "accounts/search.html", q=q, found=found, recent=recent)
+    totals = await open_totals(db, [a.id for a in found.items]) if found else {}
+    return page(
+        request, "accounts/search.html", q=q, found=found, recent=recent, deal_totals=totals
+    )
 
 
 @get("/search/results", include_in_schema=False)
@@ -299,12 +303,12 @@ async def search_results(
         else None
     )
     recent = await recently_viewed(db, actor, limit=5) if found is None else []
+    shown: dict[str, Any] = {"q": q, "found": found, "recent": recent}
+    shown["deal_totals"] = await open_totals(db, [a.id for a in found.items]) if found else {}
     if not is_fragment(request):
-        response = page(request, "accounts/search.html", q=q, found=found, recent=recent)
+        response = page(request, "accounts/search.html", **shown)
     else:
-        response = page(
-            request, "accounts/_results.html", q=q, found=found, recent=recent, oob=True
-        )
+        response = page(request, "accounts/_results.html", oob=True, **shown)
         response.headers["HX-Replace-Url"] = f"/search?{urlencode({'q': q})}" if q else "/search"
     response.headers["Vary"] = "HX-Request"
     return response

@@ -19,6 +19,7 @@ from server.auth.scope import Actor
 from server.briefcase.schemas import DEFAULT_LIMIT, MAX_LIMIT, Briefcase, BriefcaseAccount
 from server.briefcase.service import BriefcaseService
 from server.contacts.schemas import ContactOut
+from server.deals.schemas import DealOut
 from server.fields.models import Entity
 from server.settings import Settings
 from server.tasks.schemas import TaskOut
@@ -108,6 +109,7 @@ def _item(
         url=f"/accounts/{account.id}",
         forms=forms,
         html=render_page(request, "accounts/briefing.html", b=b, account=account) if html else None,
+        deals=[out(DealOut, line.deal) for line in b.deals],
     )
 
 

@@ -9,6 +9,7 @@ import msgspec
 
 from server.accounts.schemas import AccountOut
 from server.contacts.schemas import ContactOut
+from server.deals.schemas import DealOut
 from server.tasks.schemas import TaskOut
 from server.visits.schemas import VisitOut
 
@@ -28,6 +29,8 @@ class BriefcaseAccount(msgspec.Struct, omit_defaults=True):
     forms: dict[str, Any]
     # The account's briefing page as the server renders it, when asked for with ``html=true``.
     html: str | None = None
+    # The account's open deals and its last closed ones (left out when there are none).
+    deals: list[DealOut] = msgspec.field(default_factory=list)
 
 
 class Briefcase(msgspec.Struct):

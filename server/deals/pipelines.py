@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import pairwise
 from typing import Any, Final
 
 from sqlalchemy import func, or_, select
@@ -125,11 +124,14 @@ class Board:
 
     def next_stage(self, stage_id: uuid.UUID) -> Stage | None:
         """The stage after ``stage_id`` on the way to winning (the won stage after the last)."""
-        ahead = [s for s in self.stages if s.outcome != Outcome.LOST]
-        for here, after in pairwise(ahead):
-            if here.id == stage_id:
-                return after
-        return None
+        ahead = self.ahead(stage_id)
+        return ahead[0] if ahead else None
+
+    def ahead(self, stage_id: uuid.UUID) -> list[Stage]:
+        """The stages after ``stage_id`` on the way to winning, the won stage(s) last."""
+        path = [s for s in self.stages if s.outcome != Outcome.LOST]
+        ids = [s.id for s in path]
+        return path[ids.index(stage_id) + 1 :] if stage_id in ids else []
 
 
 def _ordered(stages: Sequence[Stage]) -> list[Stage]:

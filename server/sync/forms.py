@@ -25,6 +25,7 @@ from server.accounts.pages import (
     service_data,
 )
 from server.auth.scope import Actor
+from server.deals.forms import stage_input
 from server.errors import ValidationFailed
 from server.fields.models import Entity
 from server.fields.service import effective_visit_form
@@ -45,6 +46,7 @@ FORM_TYPES = frozenset(
         "task.update",
         "task.complete",
         "task.snooze",
+        "deal.stage",
     }
 )
 
@@ -93,6 +95,8 @@ async def form_payload(
     elif kind == "task.update":
         task = await TaskService(session, actor).get(entity_id)
         data = reschedule_input(task, form, actor.time_zone)
+    elif kind == "deal.stage":
+        data = stage_input(form)
     else:  # task.complete, task.snooze: nothing but the version
         data = {}
     return {**data, **given}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,7 @@ from server.accounts.briefing import recently_viewed
 from server.accounts.models import Account
 from server.auth.scope import Actor
 from server.db import utcnow
+from server.deals.lists import DealItem, closing_between, rotting
 from server.paging import MAX_LIMIT
 from server.tasks.models import Task, TaskKind
 from server.tasks.service import TaskService, visible_tasks
@@ -68,6 +69,8 @@ class Today:
     needs_attention: list[Account]
     recently_viewed: list[Account]
     account_names: dict[uuid.UUID, str]
+    closing: list[DealItem] = field(default_factory=list)  # the rep's deals closing this month
+    rotting: list[DealItem] = field(default_factory=list)  # sitting in a stage too long
 
 
 def group_tasks(tasks: Iterable[Task], day: Day) -> TaskGroups:
@@ -158,4 +161,14 @@ async def today(session: AsyncSession, actor: Actor, *, days: int) -> Today:
         needs_attention=await needs_attention(session, actor, days=days),
         recently_viewed=await recently_viewed(session, actor, RECENTLY_VIEWED_LIMIT),
         account_names=await account_names(session, shown),
+        closing=await closing_between(session, actor, *_this_month(day)),
+        rotting=await rotting(session, actor, day.now),
     )
+
+
+def _this_month(day: Day) -> tuple[date, date]:
+    """The first and last day of the month of ``day``, in its time zone."""
+    local = day.start.astimezone(day.zone).date()
+    first = local.replace(day=1)
+    following = (first + timedelta(days=32)).replace(day=1)
+    return first, following - timedelta(days=1)

@@ -15,15 +15,20 @@ from litestar.response import Template
 from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.accounts.briefing import BriefingService, DealLine
 from server.accounts.pages import account_ref
 from server.auth.scope import Actor
 from server.briefcase.shell import is_shell
 from server.contacts.service import ContactService
 from server.db import utcnow
-from server.errors import ValidationFailed
+from server.deals.models import Outcome
+from server.deals.pipelines import PipelineService
+from server.deals.service import DealService
+from server.errors import Conflict, NotFound, ValidationFailed
 from server.fields.service import effective_visit_form
-from server.i18n import render_errors
+from server.i18n import _l, render_errors
 from server.tasks.pages import go, typed_moment
+from server.validation import BadValue, form_int, parse_uuid
 from server.visits.service import VisitService
 from server.web.htmx import VARY, is_fragment
 from server.web.templating import page
@@ -45,6 +50,8 @@ TEXT_FIELDS = (
     "lat",
     "lon",
     "accuracy",
+    "deal_id",
+    "deal_stage_id",
 )
 CONTACTS_SHOWN = 200
 
@@ -101,10 +108,13 @@ async def _form(
     status_code: int = 200,
 ) -> Template:
     account = await account_ref(db, actor, account_id)
-    contacts: list[Any] = []  # the offline shell lists the account's contacts itself
+    contacts: list[Any] = []  # the offline shell lists the account's contacts and deals itself
+    deals: list[DealLine] = []
     if not is_shell(account_id):
         service = ContactService(db, actor)
         contacts = list((await service.list_for_account(account_id, limit=CONTACTS_SHOWN)).items)
+        lines = await BriefingService(db, actor).deals(account_id)
+        deals = [line for line in lines if line.deal.status == Outcome.OPEN]
     response = page(
         request,
         "visits/_form.html" if is_fragment(request) else "visits/form.html",
@@ -116,6 +126,9 @@ async def _form(
         outcomes=OUTCOMES,
         values=values,
         errors=errors or {},
+        deals=deals,
+        boards=await PipelineService(db, actor).boards(),
+        shell=is_shell(account_id),
     )
     response.headers.update(VARY)
     return response
@@ -150,9 +163,12 @@ async def create_visit(
 ) -> Template | Response[Any]:
     """Log the visit (once, however often the form is sent), then back to the account."""
     definitions = (await effective_visit_form(db, actor.team_id)).fields()
-    values = typed_values(await request.form(), definitions)
+    form = await request.form()
+    values = typed_values(form, definitions)
     try:
-        await VisitService(db, actor).create(visit_input(account_id, values))
+        _visit, new = await VisitService(db, actor).create(visit_input(account_id, values))
+        if new and values["deal_id"] and values["deal_stage_id"]:
+            await _move_deal(db, actor, form, values)
     except ValidationFailed as failed:
         await db.rollback()
         errors = render_errors(failed.errors, actor.locale)
@@ -168,5 +184,28 @@ async def create_visit(
         )
     return go(request, f"/accounts/{account_id}")
 
+
+async def _move_deal(
+    db: AsyncSession, actor: Actor, form: FormMultiDict, values: Mapping[str, Any]
+) -> None:
+    """The stage the visit moves its deal to, in the visit's transaction; what goes wrong is
+    named on the visit form's deal fields."""
+    deal_id = values["deal_id"]
+    version = form_int(form.get(f"deal_version.{deal_id}"), minimum=1)
+    data = {"stage_id": values["deal_stage_id"], "version": version}
+    try:
+        await DealService(db, actor).move(parse_uuid(deal_id), data)
+    except (NotFound, BadValue):
+        raise ValidationFailed({"deal_id": [NO_SUCH_DEAL]}) from None
+    except Conflict:
+        raise ValidationFailed({"deal_stage_id": [DEAL_MOVED]}) from None
+    except ValidationFailed as failed:
+        raise ValidationFailed(
+            {"deal_stage_id": [m for messages in failed.errors.values() for m in messages]}
+        ) from None
+
+
+NO_SUCH_DEAL = _l("No such deal at this account.")
+DEAL_MOVED = _l("Someone else changed this deal's stage meanwhile: check the deal and try again.")
 
 pages: list[Any] = [new_visit, create_visit]
