@@ -288,3 +288,25 @@ async def test_admin_keeps_pipelines_and_reasons(admin: Person, rep: Person) -> 
         json={"outcome": "lost", "label_ja": "納期", "label_en": "Lead time"},
     )
     assert reason.status_code == 201
+
+
+async def test_deals_move_with_a_merge_and_back_with_its_undoing(
+    rep: Person, manager: Person
+) -> None:
+    kept = await create_account(rep, name="株式会社山田商事")
+    gone = await create_account(rep, name="山田商事㈱", reading="ヤマダショウジ")
+    deal = await create_deal(rep, gone["id"], title="保守契約更新")
+    merged = await manager.post(
+        "/api/accounts/merge", json={"survivor_id": kept["id"], "merged_ids": [gone["id"]]}
+    )
+    assert merged.status_code == 201, merged.text
+    after = (await rep.get(f"/api/deals/{deal['id']}")).json()
+    assert after["account_id"] == kept["id"]
+    assert after["version"] == 2
+    # A deal created offline for the merged-away account lands on the survivor.
+    late = await create_deal(rep, gone["id"], title="オフラインの商談")
+    assert late["account_id"] == kept["id"]
+    undone = await manager.post(f"/api/merges/{merged.json()['id']}/undo")
+    assert undone.status_code == 200, undone.text
+    back = (await rep.get(f"/api/deals/{deal['id']}")).json()
+    assert back["account_id"] == gone["id"]

@@ -22,6 +22,7 @@ from server.app import create_app
 from server.auth.scope import Actor
 from server.auth.service import AuthService, UserService
 from server.db import Database
+from server.deals.pipelines import DEFAULT_PIPELINE_ID, default_reason_id, default_stage_id
 from server.settings import Settings
 from tests.conftest import PASSWORD, Person, new_id
 
@@ -131,8 +132,16 @@ async def records(rep: Person, admin: Person) -> dict[str, str]:
         "/api/accounts/merge", json={"survivor_id": twins[0], "merged_ids": [twins[1]]}
     )
     assert made.status_code == 201, made.text
+    merge_id = made.json()["id"]
+    deal = new_id()
+    made = await rep.post("/api/deals", json={"id": deal, "account_id": account, "title": "商談"})
+    assert made.status_code == 201, made.text
     return {
-        "merge_id": made.json()["id"],
+        "merge_id": merge_id,
+        "deal_id": deal,
+        "pipeline_id": str(DEFAULT_PIPELINE_ID),
+        "stage_id": str(default_stage_id("hearing")),
+        "reason_id": str(default_reason_id("lost_price")),
         "user_id": str(rep.id),
         "job_id": job,
         "entity": "accounts",

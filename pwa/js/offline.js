@@ -398,8 +398,15 @@
     return Array.isArray(value) ? value.join(", ") : value ?? "";
   }
 
+  // A value as the rep reads it: a stage by its name.
+  function shownValue(field, value) {
+    if (field !== "stage_id" || !value) return String(value);
+    return document.querySelector(`#stage-names [data-id="${CSS.escape(String(value))}"]`)?.textContent ?? String(value);
+  }
+
   function choice(entry, field) {
-    const node = stamp("tpl-choice", { field, mine: (entry.form?.[field] || [""]).at(-1), theirs: String(theirs(entry, field)) });
+    const mine = shownValue(field, (entry.form?.[field] || [""]).at(-1));
+    const node = stamp("tpl-choice", { field, mine, theirs: shownValue(field, theirs(entry, field)) });
     for (const input of node.querySelectorAll("input")) input.name = `choose-${entry.id}-${field}`;
     return node;
   }

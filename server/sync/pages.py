@@ -8,8 +8,11 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.di import NamedDependency
 from litestar.response import Template
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth.models import User
+from server.auth.scope import Actor
+from server.deals.pipelines import PipelineService
 from server.paths import bundled
 from server.settings import Settings
 from server.web.static import assets, release
@@ -57,9 +60,16 @@ async def offline_page(request: Request[Any, Any, Any]) -> Template:
 
 
 @get("/outbox", include_in_schema=False)
-async def outbox_page(request: Request[Any, Any, Any], user: NamedDependency[User]) -> Template:
+async def outbox_page(
+    request: Request[Any, Any, Any],
+    db: NamedDependency[AsyncSession],
+    actor: NamedDependency[Actor],
+    user: NamedDependency[User],
+) -> Template:
     """Changes made on this phone that wait to be sent, and those that need the rep."""
-    return page(request, "sync/outbox.html", nav="today")
+    boards = await PipelineService(db, actor).boards(everyone=True)
+    stages = [stage for board in boards for stage in board.stages]
+    return page(request, "sync/outbox.html", nav="today", stages=stages)
 
 
 pages: list[Any] = [service_worker, offline_page, outbox_page]
