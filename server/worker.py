@@ -1,7 +1,8 @@
 """The background worker: runs inside `serve` by default, or alone as `fieldcrm worker`.
 
-Each pass evaluates the follow-up rules whose day has come, plans the reminders that fell due,
-sends what is due to the push services, and does the housekeeping. Any number of workers may
+Each pass evaluates the follow-up rules whose day has come (and, every minute, the deal rules
+"in a stage for N days"), plans the reminders that fell due, sends what is due to the push
+services, and does the housekeeping. Any number of workers may
 run at once: every job claims its work in the database (see server/push/dispatch.py and
 server/rules/service.py). A pass never raises: one failure is logged and the next pass tries
 again.
@@ -25,6 +26,7 @@ from server.imports import runner as imports
 from server.push.dispatch import Dispatcher
 from server.push.keys import vapid_signer
 from server.push.reminders import plan
+from server.rules.deals import evaluate_deals
 from server.rules.service import evaluate_due
 from server.settings import Settings
 
@@ -33,6 +35,8 @@ log = logging.getLogger("fieldcrm.worker")
 # Reminders go out within this long of their time.
 PASS_SECONDS = 5.0
 HOUSEKEEPING_EVERY = timedelta(minutes=10)
+# Deals sit in a stage for days: looking for those past their rules' days once a minute is ample.
+DEAL_RULES_EVERY = timedelta(minutes=1)
 THROTTLE_MEMORY = timedelta(days=1)
 
 
@@ -55,11 +59,18 @@ async def housekeeping(database: Database, settings: Settings) -> None:
         )
 
 
-async def reminders(database: Database, dispatcher: Dispatcher, now: datetime) -> int:
-    """Fire the rules, plan what fell due, and send it; the deliveries handled."""
+async def reminders(
+    database: Database, dispatcher: Dispatcher, now: datetime, *, deal_rules: bool = True
+) -> int:
+    """Fire the rules (the deal rules too, with ``deal_rules``), plan what fell due, and send
+    it; the deliveries handled."""
     made = await evaluate_due(database, now)
     if made:
         log.info("rules made %d follow-ups", made)
+    if deal_rules:
+        fired = await evaluate_deals(database, now)
+        if fired:
+            log.info("deal rules fired %d times", fired)
     async with database.writing() as session:
         await plan(session, now)
     return await dispatcher.run(now)
@@ -69,6 +80,7 @@ async def run(database: Database, settings: Settings, stop: asyncio.Event) -> No
     """Pass after pass until ``stop`` is set."""
     dispatcher: Dispatcher | None = None
     last_housekeeping = utcnow() - HOUSEKEEPING_EVERY
+    last_deal_rules = utcnow() - DEAL_RULES_EVERY
     # Imports run beside the reminder passes, so a long import never holds up a reminder.
     importing = asyncio.create_task(imports.work(database, stop, f"worker-{os.getpid()}"))
     scanning = asyncio.create_task(duplicate_scans.work(database, stop, f"worker-{os.getpid()}"))
@@ -81,7 +93,11 @@ async def run(database: Database, settings: Settings, stop: asyncio.Event) -> No
                 if utcnow() - last_housekeeping >= HOUSEKEEPING_EVERY:
                     await housekeeping(database, settings)
                     last_housekeeping = utcnow()
-                await reminders(database, dispatcher, utcnow())
+                now = utcnow()
+                deal_rules = now - last_deal_rules >= DEAL_RULES_EVERY
+                await reminders(database, dispatcher, now, deal_rules=deal_rules)
+                if deal_rules:
+                    last_deal_rules = now
             except Exception:
                 log.exception("worker pass failed")
             try:

@@ -387,7 +387,8 @@ async def _set(
 
 
 async def _lines(session: AsyncSession, reminders: list[Reminder]) -> dict[uuid.UUID, list[Line]]:
-    """The tasks each reminder still reminds of: open, not deleted, reminder time unchanged."""
+    """The tasks each reminder still reminds of: open, not deleted, reminder time unchanged;
+    a notice stands for itself."""
     digests = [r.id for r in reminders if r.kind == ReminderKind.DIGEST]
     held: dict[uuid.UUID, list[Reminder]] = {}
     if digests:
@@ -415,6 +416,9 @@ async def _lines(session: AsyncSession, reminders: list[Reminder]) -> dict[uuid.
     for reminder_id, parts in wanted.items():
         found = []
         for part in parts:
+            if part.kind == ReminderKind.NOTICE:
+                found.append(Line(None, None, notice=part))
+                continue
             task = tasks.get(part.task_id) if part.task_id else None
             if task is None or task.remind_at != part.due_at:
                 continue

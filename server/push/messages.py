@@ -25,10 +25,17 @@ DIGEST_NAMES = 3
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    """A task as a notification shows it."""
+    """A task, or a notice, as a notification shows it."""
 
-    task: Task
+    task: Task | None
     account_name: str | None
+    notice: Reminder | None = None
+
+    @property
+    def title(self) -> str:
+        if self.notice is not None:
+            return self.notice.title or ""
+        return self.task.title if self.task is not None else ""
 
 
 def _say(text: Text, user: User) -> str:
@@ -57,21 +64,37 @@ def notification(
         "sent_at": sent_at.isoformat(),
     }
     if reminder.kind == ReminderKind.DIGEST:
-        titles = [line.task.title for line in lines[:DIGEST_NAMES]]
+        titles = [line.title for line in lines[:DIGEST_NAMES]]
         more = len(lines) - len(titles)
         body = _say(_l(", "), user).join(titles)
         if more:
             body += " " + _say(_l("and {count} more", count=more), user)
+        only_tasks = all(line.notice is None for line in lines)
+        heading = (
+            _l("{count} follow-ups", count=len(lines))
+            if only_tasks
+            else _l("{count} notifications", count=len(lines))
+        )
         return {
             **message,
-            "title": _say(_l("{count} follow-ups", count=len(lines)), user),
+            "title": _say(heading, user),
             "body": body,
             "url": "/today",
             "task_id": None,
             "actions": [],
         }
     line = lines[0]
+    if line.notice is not None:
+        return {
+            **message,
+            "title": line.notice.title or "",
+            "body": line.notice.body or "",
+            "url": line.notice.url or "/today",
+            "task_id": None,
+            "actions": [],
+        }
     task = line.task
+    assert task is not None  # noqa: S101 - a line is a task or a notice
     name = line.account_name or ""
     if reminder.kind == ReminderKind.MEETING and task.due_at is not None:
         minutes = max(0, round((task.due_at - reminder.due_at).total_seconds() / 60))

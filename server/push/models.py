@@ -1,8 +1,10 @@
 """Push subscriptions (one per device), reminders, and one delivery per reminder and device.
 
 A reminder is something to tell one user at one moment: a task's reminder time, a meeting's
-lead time, a rule-made follow-up, or a digest of those held during quiet hours. Its ``key``
-names what it reminds of (the task and the moment), so planning it twice makes one row.
+lead time, a rule-made follow-up, a notice the system decided to send (a deal won, a deal
+sitting in a stage), or a digest of those held during quiet hours. Its ``key`` names what it
+reminds of (the task and the moment, or the event and the reader), so planning it twice makes
+one row.
 Each of the user's devices gets its own delivery, which workers claim with a short lease.
 """
 
@@ -40,7 +42,8 @@ class ReminderKind(enum.StrEnum):
     TASK = "task"  # a reminder time the user chose
     MEETING = "meeting"  # the lead time before a planned visit or meeting
     RULE = "rule"  # a follow-up a rule made: held during quiet hours
-    DIGEST = "digest"  # the rule-made reminders held during quiet hours, as one
+    NOTICE = "notice"  # a message of its own (title, body, url): held during quiet hours
+    DIGEST = "digest"  # the rule-made reminders and notices held during quiet hours, as one
 
 
 class ReminderState(enum.StrEnum):
@@ -66,6 +69,10 @@ class Reminder(Base):
     send_at: Mapped[datetime]
     state: Mapped[str] = mapped_column(String(16), default=ReminderState.PENDING)
     digest_id: Mapped[uuid.UUID | None]
+    # A notice's own words, in its reader's language, and the page a tap opens.
+    title: Mapped[str | None] = mapped_column(String(300))
+    body: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (Index("ix_reminders_state_send", "state", "send_at"),)

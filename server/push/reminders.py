@@ -3,8 +3,8 @@
 A task's reminder time (``remind_at``) makes one reminder, keyed by the task and that time:
 moving the reminder makes a new one and the old one is cancelled when it would be sent.
 A time the user chose and a meeting's lead time are sent whatever the hour. A reminder a rule
-made is held while its user's quiet hours last; what was held arrives as one digest when they
-end.
+made, and a notice the system sends on its own (server/push/notices.py), is held while its
+user's quiet hours last; what was held arrives as one digest when they end.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def kind_of(task: Task) -> ReminderKind:
     return ReminderKind.MEETING if task.kind in PLANNED_KINDS else ReminderKind.TASK
 
 
-async def _deliver(
+async def deliver(
     session: AsyncSession, reminder_id: uuid.UUID, user_id: uuid.UUID, at: datetime
 ) -> None:
     """A delivery of the reminder for each of the user's devices."""
@@ -93,7 +93,7 @@ async def _deliver(
         await session.execute(insert(Delivery).values(rows).on_conflict_do_nothing())
 
 
-async def _add(session: AsyncSession, values: dict[str, object]) -> uuid.UUID | None:
+async def add_reminder(session: AsyncSession, values: dict[str, object]) -> uuid.UUID | None:
     """Insert a reminder unless its key exists; its id when this call made it."""
     insert = dialect_insert(session)
     made = await session.execute(
@@ -132,7 +132,7 @@ async def _plan_tasks(session: AsyncSession, now: datetime) -> int:
         assert task.remind_at is not None  # noqa: S101 - selected so
         kind = kind_of(task)
         held_until = quiet_until(user, now) if kind is ReminderKind.RULE else None
-        reminder_id = await _add(
+        reminder_id = await add_reminder(
             session,
             {
                 "id": uuid.uuid4(),
@@ -148,7 +148,7 @@ async def _plan_tasks(session: AsyncSession, now: datetime) -> int:
         if reminder_id is not None:
             made += 1
             if held_until is None:
-                await _deliver(session, reminder_id, user.id, now)
+                await deliver(session, reminder_id, user.id, now)
     return made
 
 
@@ -173,10 +173,10 @@ async def _plan_digests(session: AsyncSession, now: datetime) -> int:
                 .returning(Reminder.id)
             )
             if moved.first() is not None:
-                await _deliver(session, ids[0], user_id, now)
+                await deliver(session, ids[0], user_id, now)
             continue
         first = min(send_at for _, send_at in reminders)
-        digest_id = await _add(
+        digest_id = await add_reminder(
             session,
             {
                 "id": uuid.uuid4(),
@@ -196,6 +196,6 @@ async def _plan_digests(session: AsyncSession, now: datetime) -> int:
             .where(and_(Reminder.id.in_(ids), Reminder.state == ReminderState.HELD.value))
             .values(state=ReminderState.DIGESTED.value, digest_id=digest_id)
         )
-        await _deliver(session, digest_id, user_id, now)
+        await deliver(session, digest_id, user_id, now)
         made += 1
     return made

@@ -1,4 +1,4 @@
-"""The admins' page of follow-up rules: the list, a form to add one, and removal."""
+"""The admins' page of follow-up and deal rules: the list, a form to add one, and removal."""
 
 from __future__ import annotations
 
@@ -22,8 +22,24 @@ from server.web.htmx import VARY
 from server.web.templating import page
 
 Req = Request[Any, Any, Any]
-RULE_INPUTS = ("name", "kind", "field_key", "offset_days", "days", "task_kind", "task_title")
-NEW_RULE = {"kind": "date_field", "offset_days": "-30", "days": "90", "task_kind": "call"}
+RULE_INPUTS = (
+    "name",
+    "kind",
+    "field_key",
+    "offset_days",
+    "days",
+    "stage_id",
+    "action",
+    "task_kind",
+    "task_title",
+)
+NEW_RULE = {
+    "kind": "date_field",
+    "offset_days": "-30",
+    "days": "90",
+    "action": "task",
+    "task_kind": "call",
+}
 
 
 async def _rules_page(
@@ -40,6 +56,7 @@ async def _rules_page(
         nav="me",
         rules=await service.rules(),
         date_fields=await service.date_fields(),
+        stages=await service.stages(),
         values=values,
         errors=errors or {},
     )

@@ -4,6 +4,8 @@ A rule fires at most once per (rule, account, date) — the date field's value, 
 anniversary, or the day of the last contact — whatever the number of workers, because the
 firing is recorded under that key in the same transaction as the task it makes. The task's
 id is derived from the same key, so even a replayed evaluation cannot make a second one.
+Deal rules (a deal entering a stage, or sitting in one) fire the same way, once per (rule,
+deal, stage entry): see server/rules/deals.py.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts.models import Account
@@ -22,14 +24,23 @@ from server.audit.models import Channel
 from server.auth.models import User
 from server.auth.scope import Actor
 from server.db import Database, dialect_insert, utcnow
+from server.deals.models import Outcome, Pipeline, Stage
+from server.deals.pipelines import PipelineService
 from server.errors import Forbidden, NotFound
 from server.fields.models import FieldDefinition, FieldType
 from server.i18n import _l
 from server.records import insert_record, update_record
-from server.rules.models import FollowUpRule, RuleFiring, RuleKind, RuleRun
+from server.rules.models import (
+    DealRuleKind,
+    FollowUpRule,
+    RuleAction,
+    RuleFiring,
+    RuleKind,
+    RuleRun,
+)
 from server.tasks.models import TaskKind
 from server.tasks.service import TaskService
-from server.validation import BadValue, Reader
+from server.validation import BadValue, Reader, parse_uuid
 
 ENTITY = "rule"
 # Rules are evaluated once a day, from this time in each owner's time zone.
@@ -39,9 +50,14 @@ GRACE = timedelta(days=7)
 MAX_DAYS = 3650
 # What a form for one kind of rule also posts, unused by that kind.
 IGNORED_BY_KIND = {
-    RuleKind.DATE_FIELD.value: ("days",),
-    RuleKind.NO_CONTACT.value: ("field_key", "offset_days", "yearly"),
+    RuleKind.DATE_FIELD.value: ("days", "stage_id", "action"),
+    RuleKind.NO_CONTACT.value: ("field_key", "offset_days", "yearly", "stage_id", "action"),
+    DealRuleKind.ENTERED.value: ("field_key", "offset_days", "yearly", "days"),
+    DealRuleKind.IN_STAGE.value: ("field_key", "offset_days", "yearly"),
 }
+ACCOUNT_KINDS = tuple(k.value for k in RuleKind)
+KINDS = (*ACCOUNT_KINDS, *(k.value for k in DealRuleKind))
+NOT_OPEN_STAGE = _l("Choose a stage where deals are still open.")
 RULES_NAMESPACE = uuid.UUID("6f1c3c2e-1f0b-4c59-9b8e-6a4f3f0f5a10")
 
 
@@ -110,6 +126,11 @@ class RuleService:
         )
         return list(rows)
 
+    async def stages(self) -> list[tuple[Pipeline, Stage]]:
+        """The stages a deal rule can follow: every active pipeline's, in order."""
+        boards = await PipelineService(self.session, self.actor).boards(everyone=True)
+        return [(board.pipeline, stage) for board in boards for stage in board.stages]
+
     async def create(self, data: Mapping[str, Any]) -> FollowUpRule:
         self._admin()
         values = await self._clean(data)
@@ -147,7 +168,7 @@ class RuleService:
         read = Reader(data, partial=False)
         read.text("name", max_length=100, required=True)
         read.text("task_title", max_length=200, required=True)
-        read.choice("kind", [k.value for k in RuleKind])
+        read.choice("kind", KINDS)
         read.choice("task_kind", [k.value for k in TaskKind], default=TaskKind.CALL.value)
         kind = data.get("kind")
         if kind == RuleKind.DATE_FIELD:
@@ -156,10 +177,26 @@ class RuleService:
             read.custom("yearly", _flag, required=False, default=False)
         elif kind == RuleKind.NO_CONTACT:
             read.integer("days", minimum=1, maximum=MAX_DAYS, required=True)
+        elif kind in (DealRuleKind.ENTERED, DealRuleKind.IN_STAGE):
+            stages = {stage.id: stage for _, stage in await self.stages()}
+            open_only = kind == DealRuleKind.IN_STAGE
+            read.custom("stage_id", lambda raw: _stage(raw, stages, open_only), required=True)
+            read.choice("action", [a.value for a in RuleAction], default=RuleAction.TASK.value)
+            if open_only:
+                read.integer("days", minimum=1, maximum=MAX_DAYS, required=True)
         for ignored in IGNORED_BY_KIND.get(str(kind), ()):
             read.custom(ignored, lambda _raw: None, required=False)
         values = read.finish()
         return {k: v for k, v in values.items() if k not in IGNORED_BY_KIND.get(str(kind), ())}
+
+
+def _stage(raw: Any, stages: Mapping[uuid.UUID, Stage], open_only: bool) -> uuid.UUID:
+    stage = stages.get(parse_uuid(raw))
+    if stage is None:
+        raise BadValue(_l("No such stage."))
+    if open_only and stage.outcome != Outcome.OPEN:
+        raise BadValue(NOT_OPEN_STAGE)
+    return stage.id
 
 
 def _flag(raw: Any) -> bool:
@@ -171,13 +208,19 @@ def _flag(raw: Any) -> bool:
 # -- evaluation -------------------------------------------------------------------------------
 
 
+def _account_rules() -> tuple[ColumnElement[bool], ...]:
+    return (
+        FollowUpRule.kind.in_(ACCOUNT_KINDS),
+        FollowUpRule.active.is_(True),
+        FollowUpRule.deleted_at.is_(None),
+    )
+
+
 async def evaluate_due(database: Database, now: datetime) -> int:
     """Evaluate the rules for every owner whose 09:00 has come today; the tasks made."""
     async with database.session() as session:
         has_rules = await session.scalar(
-            select(func.count())
-            .select_from(FollowUpRule)
-            .where(FollowUpRule.active.is_(True), FollowUpRule.deleted_at.is_(None))
+            select(func.count()).select_from(FollowUpRule).where(*_account_rules())
         )
         if not has_rules:
             return 0
@@ -217,9 +260,7 @@ async def evaluate_owner(session: AsyncSession, owner: User, day: date, now: dat
     )
     if started.first() is None:
         return 0
-    rules = await session.scalars(
-        select(FollowUpRule).where(FollowUpRule.active.is_(True), FollowUpRule.deleted_at.is_(None))
-    )
+    rules = await session.scalars(select(FollowUpRule).where(*_account_rules()))
     made = 0
     for rule in list(rules):
         for account_id, anchor in await _due(session, rule, owner, day, now):
