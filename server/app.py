@@ -37,6 +37,8 @@ from server.auth.middleware import AuthenticationMiddleware, check_request_origi
 from server.briefcase.routes import api as briefcase_api
 from server.contacts.routes import api as contacts_api
 from server.db import Database
+from server.deals import forecast as deal_forecast
+from server.deals import pages as deal_pages
 from server.deals.routes import api as deals_api
 from server.deals.routes import pipelines_api
 from server.duplicates import pages as duplicate_pages
@@ -165,6 +167,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *admin_pages.pages,
             *task_pages.pages,
             *visit_pages.pages,
+            *deal_pages.pages,
+            *deal_forecast.forecast_pages,
             accounts_api,
             postal_api,
             contacts_api,

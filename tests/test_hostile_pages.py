@@ -176,7 +176,7 @@ async def _setup(world: World) -> tuple[Person, Person, list[str]]:
     the pages that hold forms."""
     admin = await world.person(f"admin.{uuid.uuid4().hex[:6]}@example.com", "admin", None)
     rep = await world.person(f"rep.{uuid.uuid4().hex[:6]}@example.com", "rep", "東京営業部")
-    for entity in ("account", "contact", "visit"):
+    for entity in ("account", "contact", "visit", "deal"):
         for position, kind in enumerate(FIELD_TYPES):
             body: dict[str, Any] = {
                 "id": new_id(),
@@ -229,6 +229,12 @@ async def _setup(world: World) -> tuple[Person, Person, list[str]]:
         },
     )
     assert answer.status_code == 201, answer.text
+    deal = new_id()
+    answer = await rep.post(
+        "/api/deals",
+        json={"id": deal, "account_id": account, "title": "複合機入替", "amount": 1000},
+    )
+    assert answer.status_code == 201, answer.text
     fields = (await admin.get("/api/fields?entity=account")).json()["items"]
     ledger = "顧客名,電話\r\n山田商事,03-1234-5678\r\n".encode("cp932")
     upload = await admin.post(
@@ -266,6 +272,13 @@ async def _setup(world: World) -> tuple[Person, Person, list[str]]:
         "/admin/duplicates",
         "/admin/duplicates/rules",
         f"/accounts/merge?ids={account}&ids={twin}",
+        "/deals",
+        f"/deals/{deal}",
+        f"/deals/{deal}/edit",
+        f"/deals/{deal}/history",
+        f"/deals/new?account_id={account}",
+        "/deals/forecast",
+        "/admin/pipelines",
     ]
     return admin, rep, pages
 
@@ -321,6 +334,9 @@ def pages(settings: Settings) -> Iterator[Pages]:
             "contact_id": urls[10].split("/")[4],
             "user_id": str(rep_person.id),
             "team": "default",
+            "deal_id": next(
+                u.split("/")[2] for u in urls if u.startswith("/deals/") and len(u) == 43
+            ),
         }
         queries = _query_routes(world.client.app, samples)
         yield Pages(world, {"admin": admin, "rep": rep, "visitor": visitor}, forms, queries)
@@ -341,6 +357,8 @@ def test_the_suite_finds_the_forms_of_every_kind_of_page(pages: Pages) -> None:
         "/admin/users",
         "/admin/fields",
         "/admin/rules",
+        "/deals",
+        "/admin/pipelines",
     )
     for area in areas:
         assert any(p.startswith(f"POST {area}") for p in posts), (area, sorted(posts))

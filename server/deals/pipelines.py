@@ -328,6 +328,8 @@ class PipelineService:
         read.integer("position", minimum=0, maximum=10_000)
         read.custom("active", _boolean, required=False, default=True)
         values = read.finish()
+        if values.get("position") is None:
+            values.pop("position", None)
         if reason_id is None:
             values["position"] = values.get("position") or 0
             reason = DealReason(id=uuid.uuid4(), **values)
@@ -360,7 +362,10 @@ class PipelineService:
         read.integer("rotting_days", minimum=1, maximum=3650)
         read.choice("outcome", [o.value for o in Outcome], default=Outcome.OPEN.value)
         read.custom("active", _boolean, required=False, default=True)
-        return read.finish()
+        values = read.finish()
+        if "position" in values and values["position"] is None:
+            values.pop("position")  # left empty: where it is (a new stage: last)
+        return values
 
     async def _refuse_if_open(self, where: Any) -> None:
         count = await self.session.scalar(

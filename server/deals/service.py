@@ -329,8 +329,8 @@ class DealService:
         read.text("source", max_length=100)
         read.text("notes", max_length=20000)
         values = read.finish()
-        if not partial and values.get("probability") is None:
-            values.pop("probability", None)  # the stage's own
+        if "probability" in values and values["probability"] is None:
+            values.pop("probability")  # left empty: the stage's own, or as it is
         if partial and "amount" in values and values["amount"] is None:
             values["amount"] = 0
         assert set(values) <= set(EDITABLE)  # noqa: S101 - the reader knows only these

@@ -25,7 +25,7 @@ from server.accounts.pages import (
     service_data,
 )
 from server.auth.scope import Actor
-from server.deals.forms import stage_input
+from server.deals.pages import deal_input, move_input
 from server.errors import ValidationFailed
 from server.fields.models import Entity
 from server.fields.service import effective_visit_form
@@ -46,6 +46,8 @@ FORM_TYPES = frozenset(
         "task.update",
         "task.complete",
         "task.snooze",
+        "deal.create",
+        "deal.update",
         "deal.stage",
     }
 )
@@ -96,7 +98,10 @@ async def form_payload(
         task = await TaskService(session, actor).get(entity_id)
         data = reschedule_input(task, form, actor.time_zone)
     elif kind == "deal.stage":
-        data = stage_input(form)
+        data = move_input(form)
+    elif entity == "deal":
+        data = deal_input(form, await field_definitions(session, Entity.DEAL))
+        data.pop("id", None)
     else:  # task.complete, task.snooze: nothing but the version
         data = {}
     return {**data, **given}

@@ -27,6 +27,7 @@ PRECACHED = (
     "js/fold.js",
     "js/search.js",
     "js/checkin.js",
+    "js/board.js",
     "vendor/htmx-2.0.11.min.js",
     "manifest.webmanifest",
     "icons/icon.svg",

@@ -35,6 +35,7 @@ FEATURES = (
     "rules",
     "imports",
     "duplicates",
+    "deals",
 )
 
 
