@@ -9,6 +9,7 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import update
@@ -31,7 +32,7 @@ LOST = str(default_stage_id("lost"))
 
 
 @pytest.fixture
-def browser(client: Any) -> Browser:
+def site(client: Any) -> Browser:
     return Browser(client)
 
 
@@ -83,7 +84,7 @@ async def deal_of(person: Person, deal_id: str) -> dict[str, Any]:
 
 
 async def test_a_reps_board_shows_only_their_open_deals_by_stage_with_totals(
-    browser: Browser, rep: Person, rep_b: Person, database: Database
+    site: Browser, rep: Person, rep_b: Person, database: Database
 ) -> None:
     mine = await create_account(rep, name="山田商事")
     copier = await create_deal(rep, mine["id"], title="複合機入替", amount=1_000_000)
@@ -98,8 +99,8 @@ async def test_a_reps_board_shows_only_their_open_deals_by_stage_with_totals(
             update(Deal).where(Deal.id == uuid.UUID(copier["id"])).values(stage_entered_at=entered)
         )
 
-    await browser.login(rep.email)
-    response = await browser.get("/deals")
+    await site.login(rep.email)
+    response = await site.get("/deals")
 
     assert response.status_code == 200
     page = response.text
@@ -118,7 +119,10 @@ async def test_a_reps_board_shows_only_their_open_deals_by_stage_with_totals(
     assert f'href="#stage-{WON}"' not in tabs
     # The deal sitting longer than the stage allows (14 days) is flagged; the other is not.
     assert "deal-rotting" in card(page, copier["id"])
-    assert "20" in card(page, copier["id"]).split('class="deal-card-age"', 1)[1]
+    # Since when, as a date: the board is kept on the phone, where "20 days" would go stale.
+    entered = (datetime.now(UTC) - timedelta(days=20)).astimezone(ZoneInfo("Asia/Tokyo"))
+    age = card(page, copier["id"]).split('class="deal-card-age"', 1)[1]
+    assert f"{entered.month}月{entered.day}日" in age
     assert "deal-rotting" not in card(page, toner["id"])
     # Each card's move form goes to the next stage, by name.
     move = card(page, copier["id"])
@@ -130,7 +134,7 @@ async def test_a_reps_board_shows_only_their_open_deals_by_stage_with_totals(
 
 
 async def test_a_manager_sees_the_team_with_owners_and_filters_by_rep(
-    browser: Browser, manager: Person, rep: Person, rep_b: Person, outsider: Person
+    site: Browser, manager: Person, rep: Person, rep_b: Person, outsider: Person
 ) -> None:
     a = await create_account(rep, name="山田商事")
     await create_deal(rep, a["id"], title="太郎の商談", amount=100_000)
@@ -138,51 +142,51 @@ async def test_a_manager_sees_the_team_with_owners_and_filters_by_rep(
     hers = await create_deal(rep_b, b["id"], title="花子の商談", amount=200_000)
     osaka = await create_account(outsider, name="大阪の顧客")
     await create_deal(outsider, osaka["id"], title="大阪の商談", amount=400_000)
-    await browser.login(manager.email)
+    await site.login(manager.email)
 
-    team = (await browser.get("/deals")).text
+    team = (await site.get("/deals")).text
     assert "太郎の商談" in team
     assert "花子の商談" in team
     assert "大阪の商談" not in team
     assert "営業 花子" in card(team, hers["id"])  # whose deal it is
     assert total_of(team, FIRST_VISIT) == "300,000円"
 
-    only_b = (await browser.get(f"/deals?owner={rep_b.id}")).text
+    only_b = (await site.get(f"/deals?owner={rep_b.id}")).text
     assert "花子の商談" in only_b
     assert "太郎の商談" not in only_b
     assert total_of(only_b, FIRST_VISIT) == "200,000円"
 
 
 async def test_the_move_button_moves_the_deal_to_the_next_stage(
-    browser: Browser, rep: Person
+    site: Browser, rep: Person
 ) -> None:
     account = await create_account(rep)
     deal = await create_deal(rep, account["id"], title="複合機入替", amount=800_000)
-    await browser.login(rep.email)
-    page = (await browser.get("/deals")).text
+    await site.login(rep.email)
+    page = (await site.get("/deals")).text
 
-    response = await browser.post(f"/deals/{deal['id']}/stage", form_fields(card(page, deal["id"])))
+    response = await site.post(f"/deals/{deal['id']}/stage", form_fields(card(page, deal["id"])))
 
     assert response.status_code == 303
     assert response.headers["location"] == f"/deals#stage-{HEARING}"
     moved = await deal_of(rep, deal["id"])
     assert moved["stage_id"] == HEARING
     assert moved["probability"] == 20
-    board = (await browser.get("/deals")).text
+    board = (await site.get("/deals")).text
     assert "複合機入替" in column(board, HEARING)
     assert total_of(board, HEARING) == "800,000円"
     assert total_of(board, FIRST_VISIT) == "0円"
 
 
 async def test_the_move_button_under_htmx_answers_the_columns_of_the_board(
-    browser: Browser, rep: Person
+    site: Browser, rep: Person
 ) -> None:
     account = await create_account(rep)
     deal = await create_deal(rep, account["id"], title="複合機入替", amount=800_000)
-    await browser.login(rep.email)
-    page = (await browser.get("/deals")).text
+    await site.login(rep.email)
+    page = (await site.get("/deals")).text
 
-    response = await browser.post(
+    response = await site.post(
         f"/deals/{deal['id']}/stage", form_fields(card(page, deal["id"])), htmx=True
     )
 
@@ -197,24 +201,24 @@ async def test_the_move_button_under_htmx_answers_the_columns_of_the_board(
     again = form_fields(card(response.text, deal["id"]))
     assert again["stage_id"] == PROPOSAL
     assert again["version"] == "2"
-    second = await browser.post(f"/deals/{deal['id']}/stage", again, htmx=True)
+    second = await site.post(f"/deals/{deal['id']}/stage", again, htmx=True)
     assert second.status_code == 200
     assert (await deal_of(rep, deal["id"]))["stage_id"] == PROPOSAL
 
 
 async def test_a_stale_move_from_the_board_shows_the_board_as_it_is_now(
-    browser: Browser, rep: Person, manager: Person
+    site: Browser, rep: Person, manager: Person
 ) -> None:
     account = await create_account(rep)
     deal = await create_deal(rep, account["id"], title="複合機入替")
-    await browser.login(rep.email)
-    page = (await browser.get("/deals")).text
+    await site.login(rep.email)
+    page = (await site.get("/deals")).text
     moved = await manager.post(
         f"/api/deals/{deal['id']}/stage", json={"version": 1, "stage_id": NEGOTIATION}
     )
     assert moved.status_code == 200
 
-    response = await browser.post(f"/deals/{deal['id']}/stage", form_fields(card(page, deal["id"])))
+    response = await site.post(f"/deals/{deal['id']}/stage", form_fields(card(page, deal["id"])))
 
     assert response.status_code == 409
     assert "複合機入替" in column(response.text, NEGOTIATION)
@@ -225,7 +229,7 @@ async def test_a_stale_move_from_the_board_shows_the_board_as_it_is_now(
 
 
 async def test_the_deal_page_shows_the_deal_its_stages_and_the_won_and_lost_forms(
-    browser: Browser, rep: Person, database: Database
+    site: Browser, rep: Person, database: Database
 ) -> None:
     async with database.writing() as session:
         await FieldService(session, Actor.system()).create(
@@ -254,9 +258,9 @@ async def test_the_deal_page_shows_the_deal_its_stages_and_the_won_and_lost_form
         fields={"product": "カラー複合機"},
         stage_id=PROPOSAL,
     )
-    await browser.login(rep.email)
+    await site.login(rep.email)
 
-    response = await browser.get(f"/deals/{deal['id']}")
+    response = await site.get(f"/deals/{deal['id']}")
 
     assert response.status_code == 200
     page = response.text
@@ -283,37 +287,37 @@ async def test_the_deal_page_shows_the_deal_its_stages_and_the_won_and_lost_form
 
 
 async def test_a_stage_button_on_the_deal_page_moves_the_deal_and_comes_back(
-    browser: Browser, rep: Person
+    site: Browser, rep: Person
 ) -> None:
     account = await create_account(rep)
     deal = await create_deal(rep, account["id"])
-    await browser.login(rep.email)
-    page = (await browser.get(f"/deals/{deal['id']}")).text
+    await site.login(rep.email)
+    page = (await site.get(f"/deals/{deal['id']}")).text
     stepper = page.split('class="deal-move deal-stepper"', 1)[1].split("</form>", 1)[0]
 
-    response = await browser.post(
+    response = await site.post(
         f"/deals/{deal['id']}/stage", {**form_fields(stepper), "stage_id": NEGOTIATION}
     )
 
     assert response.status_code == 303
     assert response.headers["location"] == f"/deals/{deal['id']}"
     assert (await deal_of(rep, deal["id"]))["stage_id"] == NEGOTIATION
-    history = await browser.get(f"/deals/{deal['id']}/history")
+    history = await site.get(f"/deals/{deal['id']}/history")
     assert history.status_code == 200
     assert "交渉" in history.text
     assert "営業 太郎" in history.text
 
 
 async def test_losing_a_deal_without_a_reason_is_refused_with_the_message(
-    browser: Browser, english_rep: Person
+    site: Browser, english_rep: Person
 ) -> None:
     account = await create_account(english_rep)
     deal = await create_deal(english_rep, account["id"])
-    await browser.login(english_rep.email)
-    page = (await browser.get(f"/deals/{deal['id']}")).text
+    await site.login(english_rep.email)
+    page = (await site.get(f"/deals/{deal['id']}")).text
     lost = page.split('id="deal-lost"', 1)[1].split("</form>", 1)[0]
 
-    refused = await browser.post(
+    refused = await site.post(
         f"/deals/{deal['id']}/stage", {**form_fields(lost), "lost_reason": ""}
     )
 
@@ -322,7 +326,7 @@ async def test_losing_a_deal_without_a_reason_is_refused_with_the_message(
     assert "Say why the deal was lost." in beside
     assert (await deal_of(english_rep, deal["id"]))["status"] == "open"
 
-    lost_now = await browser.post(
+    lost_now = await site.post(
         f"/deals/{deal['id']}/stage", {**form_fields(lost), "lost_reason": "No budget"}
     )
     assert lost_now.status_code == 303
@@ -332,22 +336,22 @@ async def test_losing_a_deal_without_a_reason_is_refused_with_the_message(
 
 
 async def test_a_rep_gets_the_404_page_for_another_reps_deal(
-    browser: Browser, rep: Person, rep_b: Person
+    site: Browser, rep: Person, rep_b: Person
 ) -> None:
     theirs = await create_account(rep_b)
     deal = await create_deal(rep_b, theirs["id"], title="花子の商談")
-    await browser.login(rep.email)
+    await site.login(rep.email)
 
     for url in (
         f"/deals/{deal['id']}",
         f"/deals/{deal['id']}/edit",
         f"/deals/{deal['id']}/history",
     ):
-        response = await browser.get(url)
+        response = await site.get(url)
         assert response.status_code == 404, url
         assert "<html" in response.text
         assert "花子の商談" not in response.text
-    moved = await browser.post(f"/deals/{deal['id']}/stage", {"version": "1", "stage_id": HEARING})
+    moved = await site.post(f"/deals/{deal['id']}/stage", {"version": "1", "stage_id": HEARING})
     assert moved.status_code == 404
     assert (await deal_of(rep_b, deal["id"]))["stage_id"] == FIRST_VISIT
 
@@ -356,11 +360,11 @@ async def test_a_rep_gets_the_404_page_for_another_reps_deal(
 
 
 async def test_a_deal_made_through_the_form_twice_is_one_deal(
-    browser: Browser, rep: Person
+    site: Browser, rep: Person
 ) -> None:
     account = await create_account(rep, name="山田商事")
-    await browser.login(rep.email)
-    page = (await browser.get(f"/deals/new?account_id={account['id']}")).text
+    await site.login(rep.email)
+    page = (await site.get(f"/deals/new?account_id={account['id']}")).text
     assert "山田商事" in page
     fields = form_fields(page.split('id="deal-form"', 1)[1])
     assert uuid.UUID(fields["id"])
@@ -376,8 +380,8 @@ async def test_a_deal_made_through_the_form_twice_is_one_deal(
         "notes": "",
     }
 
-    first = await browser.post("/deals", form)
-    second = await browser.post("/deals", form)
+    first = await site.post("/deals", form)
+    second = await site.post("/deals", form)
 
     assert first.status_code == 303
     assert second.headers["location"] == first.headers["location"] == f"/deals/{fields['id']}"
@@ -387,19 +391,19 @@ async def test_a_deal_made_through_the_form_twice_is_one_deal(
     assert deal["stage_id"] == HEARING
     assert deal["probability"] == 20
     assert deal["source"] == "紹介"
-    again = (await browser.get(f"/deals/new?account_id={account['id']}")).text
+    again = (await site.get(f"/deals/new?account_id={account['id']}")).text
     assert '<option value="紹介">' in again  # sources already used are suggested
 
 
 async def test_a_refused_deal_form_names_every_bad_field(
-    browser: Browser, english_rep: Person
+    site: Browser, english_rep: Person
 ) -> None:
     account = await create_account(english_rep)
-    await browser.login(english_rep.email)
-    page = (await browser.get(f"/deals/new?account_id={account['id']}")).text
+    await site.login(english_rep.email)
+    page = (await site.get(f"/deals/new?account_id={account['id']}")).text
     fields = form_fields(page.split('id="deal-form"', 1)[1])
 
-    response = await browser.post(
+    response = await site.post(
         "/deals", {**fields, "title": "", "amount": "たくさん", "probability": "150"}
     )
 
@@ -411,12 +415,12 @@ async def test_a_refused_deal_form_names_every_bad_field(
 
 
 async def test_editing_a_deal_someone_else_changed_asks_which_value_to_keep(
-    browser: Browser, rep: Person, manager: Person
+    site: Browser, rep: Person, manager: Person
 ) -> None:
     account = await create_account(rep)
     deal = await create_deal(rep, account["id"], title="複合機入替", amount=1_000_000)
-    await browser.login(rep.email)
-    page = (await browser.get(f"/deals/{deal['id']}/edit")).text
+    await site.login(rep.email)
+    page = (await site.get(f"/deals/{deal['id']}/edit")).text
     fields = form_fields(page.split('id="deal-form"', 1)[1])
     original = json.loads(fields["original"])
     assert original["amount"] == "1000000"
@@ -425,7 +429,7 @@ async def test_editing_a_deal_someone_else_changed_asks_which_value_to_keep(
     )
     assert changed.status_code == 200
 
-    response = await browser.post(
+    response = await site.post(
         f"/deals/{deal['id']}",
         {**fields, **original, "amount": "1,100,000", "title": "複合機入替（カラー）"},
     )
@@ -434,7 +438,7 @@ async def test_editing_a_deal_someone_else_changed_asks_which_value_to_keep(
     assert 'name="choose.amount"' in response.text
     assert 'name="choose.title"' not in response.text  # nobody else changed the title
     choice = form_fields(response.text)
-    resolved = await browser.post(
+    resolved = await site.post(
         f"/deals/{deal['id']}", {**choice, "conflict": "amount", "choose.amount": "mine"}
     )
     assert resolved.status_code == 303
@@ -447,14 +451,14 @@ async def test_editing_a_deal_someone_else_changed_asks_which_value_to_keep(
 
 
 async def test_an_admin_adds_a_stage_reorders_it_and_adds_a_reason(
-    browser: Browser, admin: Person
+    site: Browser, admin: Person
 ) -> None:
-    await browser.login(admin.email)
-    page = await browser.get("/admin/pipelines")
+    await site.login(admin.email)
+    page = await site.get("/admin/pipelines")
     assert page.status_code == 200
     assert "初回訪問" in page.text
 
-    added = await browser.post(
+    added = await site.post(
         f"/admin/pipelines/{DEFAULT_PIPELINE_ID}/stages",
         {
             "name_ja": "稟議",
@@ -467,7 +471,7 @@ async def test_an_admin_adds_a_stage_reorders_it_and_adds_a_reason(
     assert added.status_code == 303
     names = await _stage_names(admin)
     assert names[:6] == ["初回訪問", "ヒアリング", "提案", "見積", "交渉", "稟議"]
-    after = (await browser.get("/admin/pipelines")).text
+    after = (await site.get("/admin/pipelines")).text
     stage_id = re.search(
         r'<li class="list-item admin-stage" id="stage-([0-9a-f-]{36})">\s*'
         r'<span class="list-main">\s*<span class="list-title">稟議',
@@ -475,7 +479,7 @@ async def test_an_admin_adds_a_stage_reorders_it_and_adds_a_reason(
     )
     assert stage_id
 
-    up = await browser.post(
+    up = await site.post(
         f"/admin/pipelines/stages/{stage_id.group(1)}/move", {"step": "up"}, htmx=True
     )
     assert up.status_code == 200
@@ -483,22 +487,22 @@ async def test_an_admin_adds_a_stage_reorders_it_and_adds_a_reason(
     assert up.text.index("稟議") < up.text.index("交渉")
     assert (await _stage_names(admin))[4:6] == ["稟議", "交渉"]
 
-    reason = await browser.post(
+    reason = await site.post(
         "/admin/pipelines/reasons",
         {"outcome": "lost", "label_ja": "納期が合わない", "label_en": "Delivery time"},
     )
     assert reason.status_code == 303
     reasons = (await admin.get("/api/pipelines")).json()["reasons"]
     assert any(r["label_ja"] == "納期が合わない" and r["outcome"] == "lost" for r in reasons)
-    assert "納期が合わない" in (await browser.get("/admin/pipelines")).text
+    assert "納期が合わない" in (await site.get("/admin/pipelines")).text
 
 
 async def test_a_refused_stage_keeps_what_was_typed_with_the_message(
-    browser: Browser, admin: Person
+    site: Browser, admin: Person
 ) -> None:
-    await browser.login(admin.email)
+    await site.login(admin.email)
 
-    response = await browser.post(
+    response = await site.post(
         f"/admin/pipelines/{DEFAULT_PIPELINE_ID}/stages",
         {"name_ja": "稟議", "name_en": "", "probability": "120", "outcome": "open"},
     )
@@ -512,14 +516,14 @@ async def test_a_refused_stage_keeps_what_was_typed_with_the_message(
 
 
 async def test_reps_and_managers_get_the_403_page_on_pipelines(
-    browser: Browser, rep: Person, manager: Person
+    site: Browser, rep: Person, manager: Person
 ) -> None:
     for person in (rep, manager):
-        await browser.login(person.email)
-        response = await browser.get("/admin/pipelines")
+        await site.login(person.email)
+        response = await site.get("/admin/pipelines")
         assert response.status_code == 403
         assert "<html" in response.text
-        refused = await browser.post(
+        refused = await site.post(
             f"/admin/pipelines/{DEFAULT_PIPELINE_ID}/stages",
             {"name_ja": "勝手な段階", "name_en": "Mine", "outcome": "open"},
         )

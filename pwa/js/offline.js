@@ -223,8 +223,13 @@
   }
 
   function afterQueued(form, mutation) {
-    if (mutation.type === "deal.stage" && form.classList.contains("deal-move")) {
-      movedDeal(form);
+    if (mutation.type === "deal.stage") {
+      if (form.dataset.ahead) movedDeal(form);
+      else {
+        // The deal's own page: the move waits, and the page says so.
+        form.prepend(stamp("tpl-pending", { label: "", time: "" }).querySelector(".badge"));
+        form.querySelectorAll("button").forEach((b) => (b.disabled = true));
+      }
       showOutbox();
       return;
     }

@@ -50,7 +50,12 @@ class Card:
     owner: str | None
     days_in_stage: int
     rotting: bool
-    next_stage: Stage | None
+    ahead: list[Stage]  # the stages after this one on the way to winning
+    entered_at: datetime
+
+    @property
+    def next_stage(self) -> Stage | None:
+        return self.ahead[0] if self.ahead else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +232,8 @@ async def _cards(
                 owner=row.owner_name,
                 days_in_stage=days,
                 rotting=is_rotting(stage, days),
-                next_stage=board.next_stage(stage.id),
+                ahead=board.ahead(stage.id),
+                entered_at=row.stage_entered_at,
             )
         )
     return by_stage
