@@ -2,8 +2,9 @@
 
     python -m bench.baseline --port P [--email rep1@example.com]
 
-It answers the account briefing and the search fragment with the same SQL (the same service
-calls) and the same templates as FieldCRM, as the same user, and nothing else: no session
+It answers the account briefing, the search fragment, the pipeline board (``/deals``) and
+the deals forecast (``/deals/forecast``) with the same SQL (the same service calls) and the
+same templates as FieldCRM, as the same user, and nothing else: no session
 lookup, no origin or CSRF check, no recently-viewed write, no security headers, no error
 mapping. What FieldCRM costs beyond this is what its plumbing costs. Responses are
 gzip-compressed as FieldCRM's are, so both send the same bytes.
@@ -15,6 +16,7 @@ import argparse
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from jinja2 import Environment
@@ -30,6 +32,11 @@ from server.audit.models import Channel
 from server.auth.models import User
 from server.auth.scope import Actor
 from server.db import Database
+from server.deals.board import load_board
+from server.deals.chart import MEASURES, chart, long_month_label
+from server.deals.forecast import COMMITTED, ForecastService, _form_values, read_query
+from server.deals.lists import open_totals
+from server.deals.pages import board_url
 from server.i18n import translations
 from server.settings import Settings
 from server.web.templating import make_environment
@@ -75,7 +82,50 @@ class Baseline:
         assert self.actor is not None  # noqa: S101
         async with self.database.session() as session:
             found = await AccountService(session, self.actor).list(q=q, limit=SEARCH_LIMIT)
-            return self.render("accounts/_results.html", q=q, found=found, recent=[], oob=True)
+            totals = await open_totals(session, [a.id for a in found.items])
+            return self.render(
+                "accounts/_results.html",
+                q=q,
+                found=found,
+                recent=[],
+                deal_totals=totals,
+                oob=True,
+            )
+
+    async def board(self, owner: str | None) -> str:
+        assert self.actor is not None  # noqa: S101
+        async with self.database.session() as session:
+            view = await load_board(session, self.actor, owner=owner)
+            return self.render(
+                "deals/board.html",
+                nav="deals",
+                v=view,
+                back=board_url(view),
+                notice=None,
+                oob=False,
+            )
+
+    async def forecast(self) -> str:
+        """This month and the next two against the three before, as the page shows them."""
+        assert self.actor is not None  # noqa: S101
+        assert self.user is not None  # noqa: S101
+        async with self.database.session() as session:
+            service = ForecastService(session, self.actor)
+            query = read_query({}, self.actor.time_zone)
+            found = await service.forecast(query)
+            return self.render(
+                "deals/forecast.html",
+                nav="me",
+                is_admin=self.actor.is_admin,
+                measures=MEASURES,
+                committed=COMMITTED,
+                month_name=partial(long_month_label, locale=self.user.locale),
+                values=_form_values(query),
+                errors={},
+                choices=await service.choices(query.team_id),
+                forecast=found,
+                chart=chart(found, self.user.locale),
+            )
 
 
 def create_baseline(url: str, email: str) -> Litestar:
@@ -101,8 +151,16 @@ def create_baseline(url: str, email: str) -> Litestar:
     async def search(q: str = "") -> Response[str]:
         return Response(await baseline.search(q), media_type=MediaType.HTML)
 
+    @get("/deals", media_type=MediaType.HTML)
+    async def board(owner: str | None = None) -> Response[str]:
+        return Response(await baseline.board(owner), media_type=MediaType.HTML)
+
+    @get("/deals/forecast", media_type=MediaType.HTML)
+    async def forecast() -> Response[str]:
+        return Response(await baseline.forecast(), media_type=MediaType.HTML)
+
     return Litestar(
-        route_handlers=[healthz, briefing, search],
+        route_handlers=[healthz, briefing, search, board, forecast],
         compression_config=CompressionConfig(backend="gzip", minimum_size=500),
         lifespan=[lifespan],
     )

@@ -242,6 +242,52 @@ def _writes(f: dict[str, Any]) -> Iterator[Row]:
         )
 
 
+_DEAL_PAGES = (
+    ("board_rep", "pipeline board /deals, rep1's accounts"),
+    ("board_team", "pipeline board /deals, the manager's team"),
+    ("forecast", "forecast /deals/forecast, the manager"),
+)
+
+
+def _deals(f: dict[str, Any]) -> Iterator[Row]:
+    for backend in ("sqlite", "postgresql"):
+        if backend not in f:
+            continue
+        b = f[backend]
+        for page, title in _DEAL_PAGES:
+            real, base, r = b["fieldcrm"][page], b["baseline"][page], b["ratios"][page]
+            rate = base["fixed_rate"]["rate"]
+            yield (
+                f"{backend}, {b['deals']:,} deals: {title}, throughput "
+                f"(req/s, {f['clients']} clients)",
+                _n(real["max"]["throughput"]) + _failed(real["max"]),
+                _n(base["max"]["throughput"]) + _failed(base["max"]),
+                _x(r["throughput"]),
+                _target(r["throughput"] is not None and r["throughput"] >= 0.7, "≥ 0.7×"),
+            )
+            yield (
+                f"{backend}: {title}, p50 / p99 at {rate:g} req/s (ms)",
+                f"{_n(real['fixed_rate']['p50_ms'])} / {_n(real['fixed_rate']['p99_ms'])}"
+                + _failed(real["fixed_rate"]),
+                f"{_n(base['fixed_rate']['p50_ms'])} / {_n(base['fixed_rate']['p99_ms'])}"
+                + _failed(base["fixed_rate"]),
+                _x(r["p99"]),
+                "–",
+            )
+        same = str(all(b["same_html"].values()))
+        yield (f"{backend}: same HTML as the baseline", same, "", "", "")
+    c = f["briefcase"]
+    with_deals, without = c["with_deals"], c["without_deals"]
+    yield (
+        f"briefcase bytes per account (gzip, rep1's first {with_deals['accounts']:,} of "
+        f"{c['accounts_in_set']:,}) with deals (vs the same accounts without)",
+        _n(with_deals["bytes_per_account"]),
+        _n(without["bytes_per_account"]),
+        _x(c["ratio"]),
+        _target(with_deals["bytes_per_account"] <= 2048, "≤ 2 KB"),
+    )
+
+
 SECTIONS = (
     ("pages", "1. Pages", _pages),
     ("search", "2. Search", _search),
@@ -250,6 +296,7 @@ SECTIONS = (
     ("push", "5. Push", _push),
     ("writes", "6. Writes", _writes),
     ("duplicates", "7. Duplicates", duplicate_rows),
+    ("deals", "8. Deals", _deals),
 )
 
 

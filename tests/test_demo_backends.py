@@ -13,6 +13,7 @@ from sqlalchemy import func, select, text
 
 from server.accounts.models import Account, AccountGram, AccountPhone
 from server.db import Database
+from server.deals.models import Deal
 from server.demo.seed import seed_demo
 from server.purchases.models import Purchase
 from server.settings import Settings
@@ -41,11 +42,19 @@ async def _seeded(url: str) -> dict[str, Any]:
                     select(Purchase.id, Purchase.items, Purchase.purchased_at).order_by(Purchase.id)
                 )
             ).all()
+            deals = (
+                await session.execute(
+                    select(
+                        Deal.id, Deal.amount, Deal.status, Deal.expected_close_on, Deal.closed_at,
+                        Deal.stage_entered_at, Deal.fields,
+                    ).order_by(Deal.id)
+                )
+            ).all()  # fmt: skip
             counts = {
                 model.__name__: await session.scalar(select(func.count()).select_from(model))
-                for model in (AccountGram, AccountPhone, Visit, Task)
+                for model in (AccountGram, AccountPhone, Visit, Task, Deal)
             }
-        return {"accounts": accounts, "purchases": purchases, "counts": counts}
+        return {"accounts": accounts, "purchases": purchases, "deals": deals, "counts": counts}
     finally:
         await database.dispose()
 
@@ -72,6 +81,8 @@ async def test_demo_rows_are_the_same_on_sqlite_and_postgresql(
     assert len(on_sqlite["accounts"]) == 40
     assert on_postgresql == on_sqlite
     assert on_postgresql["accounts"][0].tags  # JSON values arrive as lists, not as text
+    assert len(on_sqlite["deals"]) > 40
+    assert on_postgresql["deals"][0].fields == {}  # a JSON object, not text
 
 
 async def _planned_tables(database: Database) -> set[str]:

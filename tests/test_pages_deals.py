@@ -157,9 +157,7 @@ async def test_a_manager_sees_the_team_with_owners_and_filters_by_rep(
     assert total_of(only_b, FIRST_VISIT) == "200,000円"
 
 
-async def test_the_move_button_moves_the_deal_to_the_next_stage(
-    site: Browser, rep: Person
-) -> None:
+async def test_the_move_button_moves_the_deal_to_the_next_stage(site: Browser, rep: Person) -> None:
     account = await create_account(rep)
     deal = await create_deal(rep, account["id"], title="複合機入替", amount=800_000)
     await site.login(rep.email)
@@ -359,9 +357,7 @@ async def test_a_rep_gets_the_404_page_for_another_reps_deal(
 # -- creating and editing ----------------------------------------------------------------------
 
 
-async def test_a_deal_made_through_the_form_twice_is_one_deal(
-    site: Browser, rep: Person
-) -> None:
+async def test_a_deal_made_through_the_form_twice_is_one_deal(site: Browser, rep: Person) -> None:
     account = await create_account(rep, name="山田商事")
     await site.login(rep.email)
     page = (await site.get(f"/deals/new?account_id={account['id']}")).text

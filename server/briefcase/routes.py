@@ -16,10 +16,15 @@ from server.accounts.pages import ACCOUNT_INPUTS, CONTACT_INPUTS, shown
 from server.accounts.schemas import AccountOut
 from server.auth.models import User
 from server.auth.scope import Actor
-from server.briefcase.schemas import DEFAULT_LIMIT, MAX_LIMIT, Briefcase, BriefcaseAccount
+from server.briefcase.schemas import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Briefcase,
+    BriefcaseAccount,
+    BriefcaseDeal,
+)
 from server.briefcase.service import BriefcaseService
 from server.contacts.schemas import ContactOut
-from server.deals.schemas import DealOut
 from server.fields.models import Entity
 from server.settings import Settings
 from server.tasks.schemas import TaskOut
@@ -109,7 +114,7 @@ def _item(
         url=f"/accounts/{account.id}",
         forms=forms,
         html=render_page(request, "accounts/briefing.html", b=b, account=account) if html else None,
-        deals=[out(DealOut, line.deal) for line in b.deals],
+        deals=[out(BriefcaseDeal, line.deal) for line in b.deals],
     )
 
 

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any, Final
 
 import msgspec
 
 from server.accounts.schemas import AccountOut
 from server.contacts.schemas import ContactOut
-from server.deals.schemas import DealOut
 from server.tasks.schemas import TaskOut
 from server.visits.schemas import VisitOut
 
 DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 500
+
+
+class BriefcaseDeal(msgspec.Struct, omit_defaults=True):
+    id: uuid.UUID
+    version: int
+    title: str
+    amount: int
+    stage_id: uuid.UUID
+    status: str
+    expected_close_on: date | None = None
 
 
 class BriefcaseAccount(msgspec.Struct, omit_defaults=True):
@@ -29,8 +39,9 @@ class BriefcaseAccount(msgspec.Struct, omit_defaults=True):
     forms: dict[str, Any]
     # The account's briefing page as the server renders it, when asked for with ``html=true``.
     html: str | None = None
-    # The account's open deals and its last closed ones (left out when there are none).
-    deals: list[DealOut] = msgspec.field(default_factory=list)
+    # The account's open deals and its last closed ones (left out when there are none), with
+    # what the phone's own forms need of them.
+    deals: list[BriefcaseDeal] = msgspec.field(default_factory=list)
 
 
 class Briefcase(msgspec.Struct):

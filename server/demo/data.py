@@ -39,6 +39,12 @@ class Product(NamedTuple):
     unit_price: int
 
 
+class DealTitle(NamedTuple):
+    title: str
+    # What such a deal typically comes to (yen); each deal's amount is drawn around it.
+    typical_amount: int
+
+
 SURNAMES: tuple[Name, ...] = (
     Name("佐藤", "サトウ", "sato"),
     Name("鈴木", "スズキ", "suzuki"),
@@ -580,6 +586,34 @@ TASK_TITLES: dict[str, tuple[str, ...]] = {
         "打ち合わせ：年間計画",
     ),
 }
+
+# What is negotiated with a company, and with a private customer.
+COMPANY_DEAL_TITLES: tuple[DealTitle, ...] = (
+    DealTitle("複合機入替", 1_200_000),
+    DealTitle("保守契約更新", 360_000),
+    DealTitle("新店舗PC導入", 2_400_000),
+    DealTitle("防犯カメラ設置", 850_000),
+    DealTitle("LED照明への切替", 1_500_000),
+    DealTitle("業務用エアコン更新", 3_200_000),
+    DealTitle("消耗品の年間契約", 480_000),
+    DealTitle("タブレット端末導入", 1_100_000),
+    DealTitle("事務所移転に伴う什器一式", 4_500_000),
+    DealTitle("作業服の一括更新", 650_000),
+    DealTitle("ネットワーク機器更新", 1_800_000),
+    DealTitle("ウォーターサーバー導入", 120_000),
+    DealTitle("定期点検契約", 264_000),
+    DealTitle("基幹システム刷新", 9_000_000),
+)
+PERSON_DEAL_TITLES: tuple[DealTitle, ...] = (
+    DealTitle("給湯器交換", 280_000),
+    DealTitle("エアコン入替", 220_000),
+    DealTitle("浄水器設置", 90_000),
+    DealTitle("防犯カメラ設置", 180_000),
+    DealTitle("外壁塗装", 1_200_000),
+    DealTitle("ノートパソコン買替", 150_000),
+)
+# Where a deal came from.
+DEAL_SOURCES: tuple[str, ...] = ("紹介", "Web問い合わせ", "展示会", "既存顧客", "テレアポ")
 
 COMPANY_MAILBOXES: tuple[str, ...] = ("info", "sales", "office", "contact")
 PERSONAL_MAIL_DOMAINS: tuple[str, ...] = ("example.jp", "example.ne.jp", "example.com")

@@ -3,8 +3,10 @@
 The same (accounts, seed, today) always gives the same rows, ids included. Rows are written in
 bulk (Core ``executemany``) rather than through the services, but they hold only what the
 services would store: E.164 phones, full-width katakana readings, real seven-digit postal
-codes, search keys built by the account service's own `account_search_key`, and follow-up
-tasks with the ids the visit service derives from their visit.
+codes, search keys built by the account service's own `account_search_key`, follow-up
+tasks with the ids the visit service derives from their visit, and deals in the default
+pipeline's stages with the stage's probability and the status, closing time and reason that
+entering the stage gives them.
 
 Accounts are written a few thousand at a time, each batch in its own transaction, so a seed
 that is interrupted leaves a partly filled database; start again with an empty one. For a
@@ -36,6 +38,14 @@ from server.auth.models import Role, Team, User
 from server.auth.passwords import Passwords
 from server.contacts.models import Contact
 from server.db import Base, Database
+from server.deals.models import Deal, Outcome, Pipeline
+from server.deals.pipelines import (
+    DEFAULT_PIPELINE_ID,
+    DEFAULT_REASONS,
+    DEFAULT_STAGES,
+    default_rows,
+    default_stage_id,
+)
 from server.demo import data
 from server.purchases.models import Channel, Purchase
 from server.settings import Settings
@@ -69,6 +79,23 @@ VISIT_MEAN = 3.5
 MAX_VISITS = 60
 FOLLOW_UP_SHARE = 0.35
 OPEN_TASK_SHARE = 0.15
+# Deals: about three an account; 60 % open, 25 % won, 15 % lost. Open deals are expected to
+# close between two months ago (overdue) and six months ahead, and some sit in their stage
+# past its rotting days; closed ones closed in the last eighteen months.
+OPEN_DEAL_SHARE = 0.60
+WON_DEAL_SHARE = 0.25
+OVERDUE_DAYS = 60
+AHEAD_DAYS = 183
+OVERDUE_SHARE = 0.2
+ROTTING_SHARE = 0.2
+CLOSED_DAYS = 548
+WON_REASON_SHARE = 0.7
+DEAL_SOURCE_SHARE = 0.9
+DEAL_CONTACT_SHARE = 0.7
+# A deal's amount: log-normal around what such a deal typically comes to, in whole yen.
+DEAL_AMOUNT_SIGMA = 0.6
+MIN_DEAL_AMOUNT = 50_000
+MAX_DEAL_AMOUNT = 20_000_000
 
 WORK_START = 9 * 60
 WORK_END = 18 * 60
@@ -115,9 +142,11 @@ async def seed_demo(
     """Fill an empty database with demo data and answer the logins it made.
 
     ``today`` (default: today in Tokyo) anchors every date: three years of purchases and two
-    of visits before it, tasks overdue, due that day and upcoming around it. Without
-    ``history`` the accounts get their contacts and search index but no purchases, visits or
-    open tasks: a customer book to search at sizes where the history would take hours to make.
+    of visits before it, tasks overdue, due that day and upcoming around it, deals closed in
+    the eighteen months before it and open ones expected to close around it. Without
+    ``history`` the accounts get their contacts and search index but no purchases, visits,
+    open tasks or deals: a customer book to search at sizes where the history would take
+    hours to make.
     Raises `DemoNotEmpty` when the database holds any account, user or team.
     """
     if accounts < 0:
@@ -126,12 +155,20 @@ async def seed_demo(
     async with database.session() as session:
         await _ensure_empty(session)
     password_hash = await asyncio.to_thread(lambda: Passwords(settings).hash(DEMO_PASSWORD))
-    maker = _Maker(random.Random(seed), today, history=history)  # noqa: S311 - reproducible
+    maker = _Maker(
+        random.Random(seed),  # noqa: S311 - reproducible
+        today,
+        history=history,
+        # Deals draw from a generator of their own, so the other rows stay as they were.
+        deal_rng=random.Random(f"deals:{seed}"),  # noqa: S311 - reproducible
+    )
     team, users = maker.staff(password_hash)
     async with database.writing() as session:
         await _ensure_empty(session)
         await _insert(session, Team, [team])
         await _insert(session, User, users)
+        if history:
+            await _ensure_default_pipeline(session, maker.at(-OLDEST_ACCOUNT_DAYS - 30, 0))
     loop = asyncio.get_running_loop()
     with ThreadPoolExecutor(max_workers=1) as builder:
         # Each batch is written while the keys of the next one are being built.
@@ -166,6 +203,17 @@ async def _analyze(database: Database) -> None:
     async with database.writing() as session:
         await session.execute(text("PRAGMA analysis_limit = 1000"))  # sampled, quick
         await session.execute(text("ANALYZE"))
+
+
+async def _ensure_default_pipeline(session: AsyncSession, at: datetime) -> None:
+    """The default pipeline the deals are in, as its migration writes it, if it is missing.
+
+    A migrated database has it; one made from the models alone does not.
+    """
+    if await session.get(Pipeline, DEFAULT_PIPELINE_ID) is not None:
+        return
+    for name, rows in default_rows(at).items():
+        await session.execute(insert(Base.metadata.tables[name]), rows)
 
 
 async def _ensure_empty(session: AsyncSession) -> None:
@@ -285,6 +333,7 @@ class _Batch:
     visits: list[Row] = field(default_factory=list)
     tasks: list[Row] = field(default_factory=list)
     purchases: list[Row] = field(default_factory=list)
+    deals: list[Row] = field(default_factory=list)
     # One per account, in the same order; the keys are filled in just before writing.
     key_parts: list[_KeyParts] = field(default_factory=list)
 
@@ -295,6 +344,7 @@ class _Batch:
         yield Visit, self.visits
         yield Task, self.tasks
         yield Purchase, self.purchases
+        yield Deal, self.deals
 
 
 # The first few accounts of every rep carry the hand-made schedule around today.
@@ -317,11 +367,43 @@ _OUTCOMES = tuple(data.VISIT_OUTCOMES)
 _OTHER_TAGS = tuple(tag for tag in data.TAGS if tag != "新規")
 
 
+class _DealStage(NamedTuple):
+    id: uuid.UUID
+    probability: int
+    rotting_days: int | None
+    outcome: Outcome
+
+
+# The default pipeline's stages, as its migration writes them.
+_STAGES = tuple(
+    _DealStage(default_stage_id(key), probability, rotting, outcome)
+    for key, _ja, _en, probability, rotting, outcome in DEFAULT_STAGES
+)
+_OPEN_STAGES = tuple(stage for stage in _STAGES if stage.outcome == Outcome.OPEN)
+# Fewer deals the further along: a funnel.
+_OPEN_STAGE_WEIGHTS = tuple(accumulate(range(len(_OPEN_STAGES) + 1, 1, -1)))
+_WON_STAGE = next(stage for stage in _STAGES if stage.outcome == Outcome.WON)
+_LOST_STAGE = next(stage for stage in _STAGES if stage.outcome == Outcome.LOST)
+_WON_REASONS = tuple(ja for _key, ja, _en, outcome in DEFAULT_REASONS if outcome == Outcome.WON)
+_LOST_REASONS = tuple(ja for _key, ja, _en, outcome in DEFAULT_REASONS if outcome == Outcome.LOST)
+# Deals per account, 0 to 8: three on average.
+_DEAL_COUNTS = tuple(range(9))
+_DEAL_COUNT_WEIGHTS = tuple(accumulate((12, 15, 18, 17, 14, 10, 7, 4, 3)))
+
+
 class _Maker:
     """Makes the rows, drawing every choice and every id from one seeded generator."""
 
-    def __init__(self, rng: random.Random, today: date, *, history: bool = True) -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        today: date,
+        *,
+        deal_rng: random.Random,
+        history: bool = True,
+    ) -> None:
         self.rng = rng
+        self.deal_rng = deal_rng
         self.today = today
         self.history = history
         self.midnight = datetime(today.year, today.month, today.day, tzinfo=JST).astimezone(UTC)
@@ -509,6 +591,14 @@ class _Maker:
             if rng.random() < OPEN_TASK_SHARE:
                 batch.tasks.append(self.open_task(account_id, owner, created))
             batch.purchases += self.purchases(account_id, owner, age)
+            batch.deals += self.deals(
+                account_id,
+                owner,
+                created,
+                age,
+                contact_ids=[c["id"] for c in contacts],
+                company=row["kind"] == AccountKind.COMPANY,
+            )
         samples = self.samples[owner]
         if len(samples) < SAMPLES_PER_REP:
             samples.append((account_id, created))
@@ -737,6 +827,107 @@ class _Maker:
         if day < 0 and (day < -30 or self.rng.random() < 0.8):
             self.complete(row, self.at(day, 10 * 60 + self.rng.randrange(8 * 60)))
         return row
+
+    # -- deals -----------------------------------------------------------------------------
+
+    def deals(
+        self,
+        account_id: uuid.UUID,
+        owner: uuid.UUID,
+        account_created: datetime,
+        age: int,
+        *,
+        contact_ids: list[uuid.UUID],
+        company: bool,
+    ) -> list[Row]:
+        """The account's deals, each as creating it in its stage leaves it (version 1)."""
+        rng = self.deal_rng
+        titles = data.COMPANY_DEAL_TITLES if company else data.PERSON_DEAL_TITLES
+        rows = []
+        for _ in range(rng.choices(_DEAL_COUNTS, cum_weights=_DEAL_COUNT_WEIGHTS)[0]):
+            kind = rng.choice(titles)
+            roll = rng.random()
+            if roll < OPEN_DEAL_SHARE:
+                at, values = self.open_deal(account_created)
+            else:
+                won = roll < OPEN_DEAL_SHARE + WON_DEAL_SHARE
+                at, values = self.closed_deal(account_created, age, won=won)
+            rows.append(
+                {
+                    **_record(uuid.UUID(int=rng.getrandbits(128), version=4), at, owner),
+                    "deleted_at": None,
+                    "account_id": account_id,
+                    "contact_id": rng.choice(contact_ids)
+                    if contact_ids and rng.random() < DEAL_CONTACT_SHARE
+                    else None,
+                    "owner_id": owner,
+                    "title": kind.title,
+                    "amount": self.deal_amount(kind.typical_amount),
+                    "pipeline_id": DEFAULT_PIPELINE_ID,
+                    "source": rng.choice(data.DEAL_SOURCES)
+                    if rng.random() < DEAL_SOURCE_SHARE
+                    else None,
+                    "notes": None,
+                    "fields": {},
+                    **values,
+                }
+            )
+        return rows
+
+    def open_deal(self, account_created: datetime) -> tuple[datetime, Row]:
+        """An open deal's stage columns, and when it entered the stage (made in it then)."""
+        rng = self.deal_rng
+        stage = rng.choices(_OPEN_STAGES, cum_weights=_OPEN_STAGE_WEIGHTS)[0]
+        rotting = stage.rotting_days or 30
+        if rng.random() < ROTTING_SHARE:
+            days = rng.randint(rotting + 1, rotting + 60)
+        else:
+            days = rng.randint(1, rotting)
+        entered = self.at(self.workday(-days), rng.randrange(WORK_START, WORK_END))
+        entered = max(entered, account_created)
+        if rng.random() < OVERDUE_SHARE:
+            closing = -rng.randint(1, OVERDUE_DAYS)
+        else:
+            closing = rng.randint(0, AHEAD_DAYS)
+        return entered, {
+            "stage_id": stage.id,
+            "probability": stage.probability,
+            "status": Outcome.OPEN.value,
+            "expected_close_on": self.today + timedelta(days=closing),
+            "closed_at": None,
+            "lost_reason": None,
+            "won_reason": None,
+            "stage_entered_at": entered,
+        }
+
+    def closed_deal(
+        self, account_created: datetime, age: int, *, won: bool
+    ) -> tuple[datetime, Row]:
+        """A won or lost deal's stage columns, and when it closed (made in its stage then)."""
+        rng = self.deal_rng
+        day = self.workday(-rng.randint(1, min(CLOSED_DAYS, age - 1)))
+        closed = max(self.at(day, rng.randrange(WORK_START, WORK_END)), account_created)
+        stage = _WON_STAGE if won else _LOST_STAGE
+        expected = closed.astimezone(JST).date() + timedelta(days=rng.randint(-21, 14))
+        won_reason = None
+        if won and rng.random() < WON_REASON_SHARE:
+            won_reason = rng.choice(_WON_REASONS)
+        return closed, {
+            "stage_id": stage.id,
+            "probability": stage.probability,
+            "status": stage.outcome.value,
+            "expected_close_on": expected,
+            "closed_at": closed,
+            "lost_reason": None if won else rng.choice(_LOST_REASONS),
+            "won_reason": won_reason,
+            "stage_entered_at": closed,
+        }
+
+    def deal_amount(self, typical: int) -> int:
+        """Around ``typical`` yen, log-normal: in thousands, and ten thousands from a million."""
+        amount = typical * self.deal_rng.lognormvariate(0, DEAL_AMOUNT_SIGMA)
+        step = 10_000 if amount >= 1_000_000 else 1_000
+        return min(max(round(amount / step) * step, MIN_DEAL_AMOUNT), MAX_DEAL_AMOUNT)
 
     # -- tasks -----------------------------------------------------------------------------
 
