@@ -207,7 +207,7 @@ async def test_every_problem_of_a_definition_is_named(admin: Person) -> None:
     response = await admin.post(
         "/api/fields",
         json={
-            "entity": "deal",
+            "entity": "opportunity",
             "key": "Model Year",
             "type": "integer",
             "label": {"ja": "年式"},
