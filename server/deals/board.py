@@ -28,7 +28,7 @@ from server.deals.service import ENTITY, visible_deals
 from server.errors import NotFound
 from server.web.format import to_local
 
-CARDS_PER_COLUMN: Final = 100
+CARDS_PER_COLUMN: Final = 50
 HISTORY_LIMIT: Final = 30
 SOURCES_LIMIT: Final = 100
 EVERYONE: Final = "all"
