@@ -2,10 +2,10 @@
 
 A device asks with the ``sequence`` and ``epoch`` of its last refresh. The epoch names what
 every page depends on besides the accounts themselves (the release, the user's language, time
-zone and date style, the field definitions and visit form); when it differs, or the device is
-new or further behind than the change log reaches, the whole briefcase comes again
-(``full``). Otherwise only the accounts whose briefing moved come, and those the user no
-longer owns, or that were deleted, are named in ``deleted``.
+zone and date style, the field definitions and visit form, the pipelines and their stages);
+when it differs, or the device is new or further behind than the change log reaches, the
+whole briefcase comes again (``full``). Otherwise only the accounts whose briefing moved
+come, and those the user no longer owns, or that were deleted, are named in ``deleted``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts.briefing import Briefing, BriefingService
@@ -25,6 +25,7 @@ from server.auth.models import User
 from server.auth.scope import Actor
 from server.briefcase.changes import PRUNED, SEQUENCE, counter
 from server.briefcase.models import BriefingChange
+from server.deals.models import Pipeline, Stage
 from server.fields.service import FieldService
 
 
@@ -68,7 +69,9 @@ class BriefcaseService:
         """The accounts after ``cursor`` (by id) that the device needs, ``limit`` at most."""
         sequence = await counter(self.session, SEQUENCE)  # read first: data is at least as new
         fields = await FieldService(self.session, self.actor).compact()
-        current = await self.epoch(release, locale, str(fields.get("digest", "")))
+        current = await self.epoch(
+            release, locale, f"{fields.get('digest', '')}|{await self._pipelines_mark()}"
+        )
         pruned = await counter(self.session, PRUNED)
         full = since is None or epoch != current or since < pruned or since > sequence
         live = select(Account.id).where(
@@ -113,6 +116,17 @@ class BriefcaseService:
             next_cursor=str(ids[-1]) if more else None,
             fields=fields if cursor is None else {},
         )
+
+    async def _pipelines_mark(self) -> str:
+        """Changes whenever a stage or pipeline does: briefings show stage names."""
+        row = (
+            await self.session.execute(
+                select(func.count(Stage.id), func.max(Stage.updated_at)).add_columns(
+                    select(func.max(Pipeline.updated_at)).scalar_subquery()
+                )
+            )
+        ).one()
+        return "|".join(str(value) for value in row)
 
     async def _phones(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
         rows = await self.session.execute(
