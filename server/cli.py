@@ -14,6 +14,7 @@ import click
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from server.analytics.rollups import rebuild
 from server.auth.scope import Actor
 from server.auth.service import AuthService, UserService
 from server.db import Database
@@ -114,6 +115,22 @@ def db_upgrade() -> None:
     """Apply every migration to FIELDCRM_DATABASE_URL."""
     _run(_schema_only)
     click.echo("Database is up to date.")
+
+
+@main.group()
+def analytics() -> None:
+    """Analyses."""
+
+
+@analytics.command("rebuild")
+def analytics_rebuild() -> None:
+    """Recompute every account's purchase rollup (after a bulk load around the app)."""
+
+    async def work(database: Database, _settings: Settings) -> int:
+        async with database.writing() as session:
+            return await rebuild(session)
+
+    click.echo(f"Rebuilt the purchase rollups of {_run(work)} accounts.")
 
 
 @main.group()

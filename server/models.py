@@ -1,6 +1,7 @@
 """Every model, imported in one place so Alembic sees the whole schema."""
 
 from server.accounts.models import Account, AccountGram, AccountPhone
+from server.analytics.models import AccountRollup
 from server.audit.models import AuditEntry
 from server.auth.models import ApiToken, LoginThrottle, Team, User, UserSession
 from server.briefcase.models import BriefingChange, ChangeCounter
@@ -22,6 +23,7 @@ __all__ = [
     "Account",
     "AccountGram",
     "AccountPhone",
+    "AccountRollup",
     "ApiToken",
     "AuditEntry",
     "Base",

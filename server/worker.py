@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete
 
+from server.analytics.rollups import refresh_window
 from server.auth.models import LoginThrottle
 from server.auth.service import AuthService
 from server.briefcase.changes import prune
@@ -42,7 +43,8 @@ THROTTLE_MEMORY = timedelta(days=1)
 
 async def housekeeping(database: Database, settings: Settings) -> None:
     """Forget expired sessions, old failed-login counters, old briefcase changes, and the
-    files and undo logs of imports that can no longer be undone."""
+    files and undo logs of imports that can no longer be undone; move the twelve-month
+    purchase totals on with time."""
     async with database.writing() as session:
         purged = await AuthService(session, settings).purge_expired()
         await session.execute(
@@ -50,6 +52,10 @@ async def housekeeping(database: Database, settings: Settings) -> None:
         )
         pruned = await prune(session)
         expired = await imports.forget_old(session)
+    async with database.writing() as session:
+        refreshed = await refresh_window(session)
+    if refreshed:
+        log.info("refreshed the twelve-month totals of %d accounts", refreshed)
     if purged or pruned or expired:
         log.info(
             "purged %d expired sessions, %d old briefcase changes, %d old import files",

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts.models import Account, AccountGram, AccountKind, AccountPhone
 from server.accounts.search import account_search_key, grams_of, name_keys, phone_digits_of
+from server.analytics.rollups import rebuild
 from server.auth.models import Role, Team, User
 from server.auth.passwords import Passwords
 from server.contacts.models import Contact
@@ -183,6 +184,8 @@ async def seed_demo(
             await _write(database, *pending)
     async with database.writing() as session:
         await _insert(session, Task, maker.schedule())
+    async with database.writing() as session:
+        await rebuild(session)  # the purchases went in around the ORM
     await _analyze(database)
     return [DemoLogin(email, DEMO_PASSWORD, role.value, name) for email, role, name in STAFF]
 

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.accounts.models import EDITABLE, Account, RecentView
 from server.accounts.service import ENTITY as ACCOUNT
 from server.accounts.service import AccountService
+from server.analytics import rollups
 from server.audit.models import AuditEntry, Channel
 from server.auth.scope import Actor, visible_accounts
 from server.briefcase import changes
@@ -240,6 +241,7 @@ class MergeService:
         merge.snapshot = snapshot
         self.session.add(merge)
         changes.touched(self.session, [a.id for a in accounts])
+        rollups.touched(self.session, [a.id for a in accounts])
         await self.session.flush()
         return merge
 
@@ -485,6 +487,7 @@ class MergeService:
             ],
         }
         changes.touched(self.session, [merge.survivor_id, *merged_ids])
+        rollups.touched(self.session, [merge.survivor_id, *merged_ids])
         await self.session.flush()
         return merge, left
 

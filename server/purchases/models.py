@@ -29,7 +29,11 @@ class Purchase(Record, Base):
     store: Mapped[str | None] = mapped_column(String(100))  # the shop or branch that sold it
     items: Mapped[list[Any]] = mapped_column(default=list)
 
-    __table_args__ = (Index("ix_purchases_account_at", "account_id", "purchased_at"),)
+    __table_args__ = (
+        Index("ix_purchases_account_at", "account_id", "purchased_at"),
+        # Analyses find the purchases of a period; the rollups those leaving the 12 months.
+        Index("ix_purchases_purchased_at", "purchased_at"),
+    )
 
     def public(self) -> dict[str, Any]:
         """The purchase under its JSON names."""

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import server.analytics.rollups  # noqa: F401 - every purchase write keeps its account's rollup
 from server.accounts.models import Account
 from server.accounts.service import AccountService, account_id_of
 from server.auth.scope import Actor, visible_accounts

@@ -1,0 +1,42 @@
+"""Per-account purchase rollups, kept current on every purchase write."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.db import Base
+
+
+class AccountRollup(Base):
+    """What an account has bought, summed: analyses read this, never every purchase row.
+
+    ``total_12m`` is the total of the purchases after ``window_start``, twelve months before the
+    last write or before the worker's daily refresh of accounts whose oldest purchase in the
+    window has dropped out of it.
+    An account without purchases has no row.
+    """
+
+    __tablename__ = "account_rollups"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    first_purchase_at: Mapped[datetime]
+    last_purchase_at: Mapped[datetime]
+    purchase_count: Mapped[int]
+    purchase_total: Mapped[int] = mapped_column(BigInteger)
+    total_12m: Mapped[int] = mapped_column(BigInteger)
+    window_start: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_account_rollups_total", "purchase_total"),
+        Index("ix_account_rollups_last", "last_purchase_at"),
+    )
+
+    @property
+    def average(self) -> int:
+        return round(self.purchase_total / self.purchase_count) if self.purchase_count else 0
