@@ -1,7 +1,7 @@
 """Every model, imported in one place so Alembic sees the whole schema."""
 
 from server.accounts.models import Account, AccountGram, AccountPhone
-from server.analytics.models import AccountRollup
+from server.analytics.models import AccountRollup, AnalyticsSetting
 from server.audit.models import AuditEntry
 from server.auth.models import ApiToken, LoginThrottle, Team, User, UserSession
 from server.briefcase.models import BriefingChange, ChangeCounter
@@ -24,6 +24,7 @@ __all__ = [
     "AccountGram",
     "AccountPhone",
     "AccountRollup",
+    "AnalyticsSetting",
     "ApiToken",
     "AuditEntry",
     "Base",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index
+from sqlalchemy import BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.db import Base
+from server.db import Base, JSONType, utcnow
 
 
 class AccountRollup(Base):
@@ -40,3 +41,15 @@ class AccountRollup(Base):
     @property
     def average(self) -> int:
         return round(self.purchase_total / self.purchase_count) if self.purchase_count else 0
+
+
+class AnalyticsSetting(Base):
+    """What admins set for the analyses (RFM thresholds, the CLV horizon and discount rate),
+    and what the worker keeps between runs (the last fitted CLV model), by key."""
+
+    __tablename__ = "analytics_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[uuid.UUID | None]
