@@ -1,7 +1,7 @@
 """Every model, imported in one place so Alembic sees the whole schema."""
 
 from server.accounts.models import Account, AccountGram, AccountPhone
-from server.analytics.models import AccountRollup, AnalyticsSetting
+from server.analytics.models import AccountRollup, AnalyticsSetting, Segment
 from server.audit.models import AuditEntry
 from server.auth.models import ApiToken, LoginThrottle, Team, User, UserSession
 from server.briefcase.models import BriefingChange, ChangeCounter
@@ -52,6 +52,7 @@ __all__ = [
     "Reminder",
     "RuleFiring",
     "RuleRun",
+    "Segment",
     "Stage",
     "StoredSecret",
     "SyncMutation",

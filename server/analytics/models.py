@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.db import Base, JSONType, utcnow
+from server.db import Base, JSONType, Record, SoftDelete, utcnow
 
 
 class AccountRollup(Base):
@@ -53,3 +53,26 @@ class AnalyticsSetting(Base):
     value: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_by: Mapped[uuid.UUID | None]
+
+
+class Segment(Record, SoftDelete, Base):
+    """A saved list of accounts: an analysis and its filters, and optionally one of its cells
+    (an RFM segment, an ABC class, a decile), evaluated afresh whenever it is opened."""
+
+    __tablename__ = "segments"
+
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    analysis: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    cell: Mapped[str | None] = mapped_column(String(64))
+
+    def public(self) -> dict[str, Any]:
+        names = ("owner_id", "name", "analysis", "params", "cell")
+        return {
+            "id": self.id,
+            "version": self.version,
+            **{name: getattr(self, name) for name in names},
+            "created_at": self.created_at,
+            "deleted_at": self.deleted_at,
+        }
