@@ -31,6 +31,10 @@ from server.accounts.briefing import RecentViews
 from server.accounts.routes import api as accounts_api
 from server.accounts.routes import postal_api
 from server.admin import pages as admin_pages
+from server.analytics import ltv as analytics_ltv
+from server.analytics import pages as analytics_pages
+from server.analytics import sales_pages as analytics_sales_pages
+from server.analytics import segment_pages
 from server.auth import pages as auth_pages
 from server.auth import routes as auth_routes
 from server.auth.middleware import AuthenticationMiddleware, check_request_origin
@@ -169,6 +173,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *visit_pages.pages,
             *deal_pages.pages,
             *deal_forecast.forecast_pages,
+            *analytics_ltv.pages,
+            *analytics_sales_pages.pages,
+            *analytics_pages.pages,
+            *segment_pages.pages,
             accounts_api,
             postal_api,
             contacts_api,

@@ -35,7 +35,7 @@ async def test_a_segment_lists_its_accounts_as_they_are_today(
 ) -> None:
     mine = [await create_account(rep, name=f"顧客{n}") for n in range(3)]
     await create_account(rep_b, name="他人の顧客")
-    segment_id = await saved(database, manager, owner=str(rep.id))
+    segment_id = await saved(database, manager, rep=str(rep.id))
     async with database.session() as session:
         service = SegmentService(session, actor(manager))
         page = await service.accounts(await service.get(segment_id))
@@ -92,7 +92,7 @@ async def test_managers_assign_a_segment_reps_may_not(
 ) -> None:
     for n in range(2):
         await create_account(rep, name=f"顧客{n}")
-    segment_id = await saved(database, manager, owner=str(rep.id))
+    segment_id = await saved(database, manager, rep=str(rep.id))
     async with database.writing() as session:
         service = SegmentService(session, actor(manager))
         moved = await service.assign(await service.get(segment_id), rep_b.id)

@@ -57,7 +57,8 @@ def _note(session: Session, _context: Any, _instances: Any) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _recompute(session: Session) -> None:
-    if not session.info.get(_TOUCHED):
+    pending = chain(session.new, session.dirty, session.deleted)
+    if not session.info.get(_TOUCHED) and not any(isinstance(o, Purchase) for o in pending):
         return
     session.flush()  # notes whatever is still pending
     touched: set[uuid.UUID] = session.info.pop(_TOUCHED, set())

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts.models import Account
 from server.accounts.service import AccountService
+from server.analytics.filters import account_scope, read_filters
 from server.analytics.models import Segment
 from server.auth.scope import Actor, visible_accounts
 from server.db import utcnow
@@ -51,14 +52,8 @@ def register(analysis: str, resolver: Resolver) -> None:
 async def _all_accounts(
     _session: AsyncSession, actor: Actor, params: Mapping[str, str], _cell: str | None
 ) -> ColumnElement[bool]:
-    """Plain filters: the accounts of ``owner`` (if given)."""
-    clause = visible_accounts(actor)
-    if params.get("owner"):
-        try:
-            clause = clause & (Account.owner_id == uuid.UUID(params["owner"]))
-        except ValueError:
-            raise ValidationFailed({"params.owner": [_l("No such user.")]}) from None
-    return clause
+    """The analyses' plain filters (rep, team, tag, custom field) with no cell."""
+    return account_scope(actor, read_filters(params, actor))
 
 
 register("accounts", _all_accounts)

@@ -36,6 +36,7 @@ FEATURES = (
     "imports",
     "duplicates",
     "deals",
+    "analytics",
 )
 
 
