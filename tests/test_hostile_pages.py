@@ -279,6 +279,15 @@ async def _setup(world: World) -> tuple[Person, Person, list[str]]:
         f"/deals/new?account_id={account}",
         "/deals/forecast",
         "/admin/pipelines",
+        "/analytics",
+        "/analytics/rfm",
+        "/analytics/rfm/at_risk",
+        "/analytics/pareto",
+        "/analytics/ltv",
+        "/analytics/retention",
+        "/analytics/cycle",
+        "/analytics/activity",
+        "/analytics/segments",
     ]
     return admin, rep, pages
 

@@ -43,6 +43,7 @@ from server.auth.scope import Actor, visible_accounts
 from server.db import utcnow
 from server.errors import ValidationFailed
 from server.i18n import Text, _l
+from server.validation import MAX_YEAR, MIN_YEAR, without_control_characters
 
 INPUTS: Final = ("from", "to", "all", "team", "rep", "tag", "field", "value")
 MAX_TEXT: Final = 100
@@ -122,12 +123,16 @@ def default_period(time_zone: str, now: datetime | None = None) -> tuple[date, d
     return year_ago + timedelta(days=1), today
 
 
+FIRST_DAY: Final = date(MIN_YEAR, 1, 1)
+LAST_DAY: Final = date(MAX_YEAR, 12, 30)
+
+
 def read_filters(
     params: Mapping[str, str | None], actor: Actor, *, now: datetime | None = None
 ) -> Filters:
     """The filters as typed (`INPUTS`), in the reader's time zone; `ValidationFailed` names
     every bad one."""
-    typed = {name: (params.get(name) or "").strip() for name in INPUTS}
+    typed = {name: without_control_characters(params.get(name) or "").strip() for name in INPUTS}
     errors: dict[str, list[Text]] = {}
     start, end = _period(typed, actor.time_zone, now, errors)
     ids = _ids(typed, actor, errors)
@@ -156,6 +161,9 @@ def _period(
             try:
                 days[name] = date.fromisoformat(typed[name])
             except ValueError:
+                errors[name] = [BAD_DATE]
+                continue
+            if not FIRST_DAY <= days[name] <= LAST_DAY:  # the years every time is kept to
                 errors[name] = [BAD_DATE]
     start = days.get("from", start)
     end = days.get("to", end)
