@@ -288,6 +288,66 @@ def _deals(f: dict[str, Any]) -> Iterator[Row]:
     )
 
 
+def _analytics(f: dict[str, Any]) -> Iterator[Row]:
+    for backend in ("sqlite", "postgresql"):
+        if backend not in f:
+            continue
+        b = f[backend]
+        yield (
+            f"{backend}: data: accounts; purchases; customers (accounts with a purchase)",
+            f"{_n(b['accounts'])}; {_n(b['purchases'])}; {_n(b['customers'])}",
+            "",
+            "",
+            "",
+        )
+        pages = b["pages"]
+        for page in pages["manager"]:
+            manager, admin = pages["manager"][page], pages["admin"][page]
+            slowest = max(manager["median_ms"], admin["median_ms"])
+            yield (
+                f"{backend}: /analytics/{page}, median ms as the manager / the admin "
+                f"(first request)",
+                f"{_n(manager['median_ms'])} / {_n(admin['median_ms'])} "
+                f"({_n(manager['first_ms'])} / {_n(admin['first_ms'])})",
+                "",
+                "",
+                _target(slowest <= 1000, "≤ 1 s"),
+            )
+        for name, title in (("rfm", "RFM"), ("pareto", "Pareto / ABC / decile, all time")):
+            raw = b["raw"][name]
+            yield (
+                f"{backend}: {title}, {raw['customers']:,} customers as the admin: rollups "
+                f"vs the raw purchase rows, ms (same figures: {raw['same_figures']})",
+                _n(raw["rollups_ms"]),
+                _n(raw["raw_ms"]),
+                _x(raw["ratio"]),
+                _target(raw["ratio"] is not None and raw["ratio"] >= 10, "≥ 10×"),
+            )
+    for key, title in (("ltv_fit", "the data set's"), ("ltv_simulated", "simulated")):
+        if key not in f:
+            continue
+        fit = f[key] if key == "ltv_fit" else f[key]["fitted"]
+        yield (
+            f"LTV fit on {title} {_n(fit['customers'])} customers "
+            f"({_n(fit['repeat_customers'])} repeat): BG/NBD; Gamma-Gamma, s",
+            f"{fit['bgnbd_seconds']:.2f}; {fit['gamma_gamma_seconds']:.2f}",
+            "",
+            "",
+            "–",
+        )
+    if "ltv_simulated" in f:
+        sim = f["ltv_simulated"]
+        for model in ("bgnbd", "gamma_gamma"):
+            true, fitted = sim["true"][model], sim["fitted"][model]
+            yield (
+                f"simulated {model.replace('_', '-')} parameters: fitted (true)",
+                ", ".join(f"{k} {fitted[k]:.3f}" for k in true),
+                ", ".join(f"{k} {v:.3f}" for k, v in true.items()),
+                ", ".join(f"{e:+.1%}" for e in sim["relative_error"][model].values()),
+                "–",
+            )
+
+
 SECTIONS = (
     ("pages", "1. Pages", _pages),
     ("search", "2. Search", _search),
@@ -297,6 +357,7 @@ SECTIONS = (
     ("writes", "6. Writes", _writes),
     ("duplicates", "7. Duplicates", duplicate_rows),
     ("deals", "8. Deals", _deals),
+    ("analytics", "9. Analyses", _analytics),
 )
 
 
