@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete
 
+from server.analytics import ltv
 from server.analytics.rollups import refresh_window
 from server.auth.models import LoginThrottle
 from server.auth.service import AuthService
@@ -44,7 +45,7 @@ THROTTLE_MEMORY = timedelta(days=1)
 async def housekeeping(database: Database, settings: Settings) -> None:
     """Forget expired sessions, old failed-login counters, old briefcase changes, and the
     files and undo logs of imports that can no longer be undone; move the twelve-month
-    purchase totals on with time."""
+    purchase totals on with time, and refit the lifetime value model once a day."""
     async with database.writing() as session:
         purged = await AuthService(session, settings).purge_expired()
         await session.execute(
@@ -56,6 +57,7 @@ async def housekeeping(database: Database, settings: Settings) -> None:
         refreshed = await refresh_window(session)
     if refreshed:
         log.info("refreshed the twelve-month totals of %d accounts", refreshed)
+    await ltv.current_model(database, utcnow(), refit_stale=True)
     if purged or pruned or expired:
         log.info(
             "purged %d expired sessions, %d old briefcase changes, %d old import files",

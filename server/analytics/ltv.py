@@ -27,8 +27,9 @@ customers, from aggregate queries on the rollups.
 only the reader's: a few dozen customers cannot give stable parameters) once there are
 `MIN_CUSTOMERS` customers, `MIN_REPEAT` of whom bought more than once, stored in
 `AnalyticsSetting` ``clv_model`` with the parameters, the number of customers and when it was
-fitted. A page read refits it when it is missing or older than `REFIT_AFTER` (a day); admins
-refit at once with ``POST /analytics/ltv/refit``. The fit runs in a worker thread.
+fitted. The worker refits it when it is older than `REFIT_AFTER` (a day); a page read fits it
+only when there is none yet; admins refit at once with ``POST /analytics/ltv/refit``. The fit
+runs in a thread of its own, outside any transaction.
 
 **Settings** (admins, ``POST /analytics/ltv/settings``, `AnalyticsSetting` ``clv_settings``):
 the horizon in months (1–`MAX_MONTHS`, default 36) and the annual discount rate in percent
@@ -245,11 +246,14 @@ async def refit(database: Database, actor: Actor | None, now: datetime) -> Fitte
     return model
 
 
-async def current_model(database: Database, now: datetime) -> FittedModel | None:
-    """The stored model, fitted again first when missing or older than `REFIT_AFTER`."""
+async def current_model(
+    database: Database, now: datetime, *, refit_stale: bool = False
+) -> FittedModel | None:
+    """The stored model, fitted first when there is none (and, with ``refit_stale``, when it
+    is older than `REFIT_AFTER`: the worker's daily refit)."""
     async with database.session() as session:
         model = await stored_model(session)
-    if model is not None and now - model.fitted_at < REFIT_AFTER:
+    if model is not None and (not refit_stale or now - model.fitted_at < REFIT_AFTER):
         return model
     return await refit(database, None, now) or model
 
