@@ -1,7 +1,7 @@
 """Every model, imported in one place so Alembic sees the whole schema."""
 
 from server.accounts.models import Account, AccountGram, AccountPhone
-from server.analytics.models import AccountRollup, AnalyticsSetting, Segment
+from server.analytics.models import AccountRollup, AccountScore, AnalyticsSetting, Segment
 from server.audit.models import AuditEntry
 from server.auth.models import ApiToken, LoginThrottle, Team, User, UserSession
 from server.briefcase.models import BriefingChange, ChangeCounter
@@ -24,6 +24,7 @@ __all__ = [
     "AccountGram",
     "AccountPhone",
     "AccountRollup",
+    "AccountScore",
     "AnalyticsSetting",
     "ApiToken",
     "AuditEntry",

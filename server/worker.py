@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete
 
-from server.analytics import ltv
+from server.analytics import ltv, scores
 from server.analytics.rollups import refresh_window
 from server.auth.models import LoginThrottle
 from server.auth.service import AuthService
@@ -58,6 +58,10 @@ async def housekeeping(database: Database, settings: Settings) -> None:
     if refreshed:
         log.info("refreshed the twelve-month totals of %d accounts", refreshed)
     await ltv.current_model(database, utcnow(), refit_stale=True)
+    if await scores.due(database, utcnow()):
+        log.info(
+            "scored %d customers (RFM, lifetime value)", await scores.score_all(database, utcnow())
+        )
     if purged or pruned or expired:
         log.info(
             "purged %d expired sessions, %d old briefcase changes, %d old import files",

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts.models import Account, RecentView
 from server.accounts.service import AccountService
+from server.analytics.models import AccountScore
 from server.auth.models import User
 from server.auth.scope import Actor, visible_accounts
 from server.contacts.models import Contact
@@ -110,6 +111,8 @@ class Briefing:
     fields: list[tuple[dict[str, Any], Any]] = field(default_factory=list)
     # Open deals first (closing soonest first), then the last few closed ones.
     deals: list[DealLine] = field(default_factory=list)
+    # The customer's RFM segment among all customers and predicted lifetime value (daily).
+    score: AccountScore | None = None
 
 
 def month_starts(now: datetime, time_zone: str, count: int = TREND_MONTHS) -> list[datetime]:
@@ -156,6 +159,7 @@ class BriefingService:
             contacts=await self._contacts(account_id),
             fields=await self._fields(account),
             deals=await self.deals(account_id),
+            score=await self.session.get(AccountScore, account_id),
         )
 
     async def purchases(

@@ -76,3 +76,21 @@ class Segment(Record, SoftDelete, Base):
             "created_at": self.created_at,
             "deleted_at": self.deleted_at,
         }
+
+
+class AccountScore(Base):
+    """Each customer's RFM scores and segment among all customers, and predicted lifetime
+    value: made by the worker once a day (`server.analytics.scores`), read by the briefing."""
+
+    __tablename__ = "account_scores"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    r: Mapped[int]
+    f: Mapped[int]
+    m: Mapped[int]
+    segment: Mapped[str] = mapped_column(String(16))
+    clv: Mapped[int | None] = mapped_column(BigInteger)
+    p_alive: Mapped[float | None]
+    scored_at: Mapped[datetime]
