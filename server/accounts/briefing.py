@@ -32,7 +32,7 @@ from server.auth.scope import Actor, visible_accounts
 from server.contacts.models import Contact
 from server.db import Database, dialect_insert, utcnow
 from server.deals.models import Deal, Outcome, Stage
-from server.deals.pipelines import PipelineService
+from server.deals.pipelines import Board, PipelineService
 from server.errors import Merged, NotFound
 from server.fields.models import Entity, FieldDefinition
 from server.fields.service import compact
@@ -130,6 +130,8 @@ class BriefingService:
     def __init__(self, session: AsyncSession, actor: Actor) -> None:
         self.session = session
         self.actor = actor
+        # The pipelines, read once for all the briefings this service makes (a briefcase page).
+        self._boards: dict[uuid.UUID, Board] | None = None
 
     async def briefing(self, account_id: uuid.UUID) -> Briefing:
         """Everything the briefing screen shows; `NotFound` if the actor may not see it."""
@@ -251,10 +253,10 @@ class BriefingService:
         )
         if not deals:
             return []
-        boards = {
-            board.pipeline.id: board
-            for board in await PipelineService(self.session, self.actor).boards(everyone=True)
-        }
+        if self._boards is None:
+            everyone = await PipelineService(self.session, self.actor).boards(everyone=True)
+            self._boards = {board.pipeline.id: board for board in everyone}
+        boards = self._boards
         stages = {stage.id: stage for board in boards.values() for stage in board.stages}
         missing = {d.stage_id for d in deals} - set(stages)
         if missing:  # a stage switched off since the deal entered it

@@ -14,8 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.accounts import search
 from server.accounts.models import EDITABLE, Account, AccountKind
 from server.audit.models import AuditEntry
-from server.auth.models import Role, User
-from server.auth.scope import Actor, visible_accounts
+from server.auth.scope import Actor, check_assignee, visible_accounts
 from server.briefcase import changes
 from server.contacts.models import Contact
 from server.db import utcnow
@@ -482,21 +481,14 @@ class AccountService:
             if self.actor.is_admin or self.actor.is_manager:
                 return
             raise ValidationFailed({"owner_id": [REP_MUST_OWN]})
-        owner = await self.session.get(User, owner_id)
-        if owner is None or not owner.active:
-            raise ValidationFailed({"owner_id": [_l("No such user.")]})
-        allowed = (
-            self.actor.is_admin
-            or owner.id == self.actor.user_id
-            or (
-                self.actor.is_manager
-                and owner.team_id is not None
-                and owner.team_id == self.actor.team_id
-                and owner.role != Role.ADMIN
-            )
+        await check_assignee(
+            self.session,
+            self.actor,
+            owner_id,
+            current=current,
+            field="owner_id",
+            refused=REP_MUST_OWN,
         )
-        if not allowed:
-            raise ValidationFailed({"owner_id": [REP_MUST_OWN]})
 
 
 ACCOUNTS = cast("Table", Account.__table__)

@@ -15,10 +15,9 @@ from typing import Any, Final
 from sqlalchemy import Table, bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.accounts.models import Account
 from server.analytics import ltv
 from server.analytics.filters import Filters
-from server.analytics.models import AccountRollup, AccountScore, AnalyticsSetting
+from server.analytics.models import AccountScore, AnalyticsSetting
 from server.analytics.rfm import SEGMENTS, RfmService, Segment, scored
 from server.auth.scope import Actor
 from server.db import Database, UTCDateTime
@@ -71,24 +70,11 @@ async def _lifetime_values(database: Database, now: datetime) -> None:
     if model is None:
         return
     async with database.session() as session:
-        settings = await ltv.LtvService(session, Actor.system(), now).settings()
-        rows = (
-            await session.execute(
-                select(
-                    AccountRollup.account_id,
-                    AccountRollup.first_purchase_at,
-                    AccountRollup.last_purchase_at,
-                    AccountRollup.purchase_count,
-                    AccountRollup.purchase_total,
-                )
-                .join(Account, Account.id == AccountRollup.account_id)
-                .where(Account.deleted_at.is_(None))
-            )
-        ).all()
-    if not rows:
-        return
-    data = ltv.histories([row[1:] for row in rows], now)
-    _purchases, alive, _value, lifetime = ltv.predict(model, settings, data)
+        service = ltv.LtvService(session, Actor.system(), now)
+        everyone = Filters(start=None, end=now.date())
+        customers, (_, alive, _, lifetime) = await service.predictions(
+            everyone, model, await service.settings()
+        )
     table: Any = AccountScore.__table__
     assert isinstance(table, Table)  # noqa: S101 - a mapped class has its table
     statement = (
@@ -97,8 +83,8 @@ async def _lifetime_values(database: Database, now: datetime) -> None:
         .values(clv=bindparam("value"), p_alive=bindparam("alive"))
     )
     values = [
-        {"key": row[0], "value": round(float(v)), "alive": float(a)}
-        for row, v, a in zip(rows, lifetime, alive, strict=True)
+        {"key": c.account_id, "value": round(float(v)), "alive": float(a)}
+        for c, v, a in zip(customers, lifetime, alive, strict=True)
     ]
     async with database.writing() as session:
         for start in range(0, len(values), _CHUNK):

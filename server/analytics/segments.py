@@ -170,6 +170,9 @@ class SegmentService:
     async def follow_up(self, segment: Segment, title: str, due_at: datetime) -> int:
         """A follow-up task for each account's owner (or the actor), due at ``due_at``; the
         tasks made (a repeat of the same action makes none)."""
+        title = title.strip()
+        if not title or len(title) > 200:
+            raise ValidationFailed({"title": [_l("Give a title of at most 200 characters.")]})
         tasks = TaskService(self.session, self.actor)
         made = 0
         for account_id in await self._ids(segment):

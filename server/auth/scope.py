@@ -11,10 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, SQLColumnExpression, false, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts.models import Account
 from server.audit.models import Channel
 from server.auth.models import Role, User
+from server.errors import ValidationFailed
+from server.i18n import Text, _l
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +66,30 @@ def visible_owner(actor: Actor, owner: SQLColumnExpression[Any]) -> ColumnElemen
 def visible_accounts(actor: Actor) -> ColumnElement[bool]:
     """Accounts the actor may see: their own, their team's (manager), all (admin)."""
     return visible_owner(actor, Account.owner_id)
+
+
+async def check_assignee(
+    session: AsyncSession,
+    actor: Actor,
+    user_id: uuid.UUID,
+    *,
+    current: uuid.UUID | None,
+    field: str,
+    refused: Text,
+) -> None:
+    """Whether the actor may give a record to ``user_id`` (as owner or assignee): anyone may
+    keep it as it is or take it themselves, managers give within their team (never to an
+    admin), admins to anyone. `ValidationFailed` on ``field`` otherwise."""
+    if user_id in (current, actor.user_id):
+        return
+    user = await session.get(User, user_id)
+    if user is None or not user.active:
+        raise ValidationFailed({field: [_l("No such user.")]})
+    allowed = actor.is_admin or (
+        actor.is_manager
+        and user.team_id is not None
+        and user.team_id == actor.team_id
+        and user.role != Role.ADMIN
+    )
+    if not allowed:
+        raise ValidationFailed({field: [refused]})

@@ -1,4 +1,4 @@
-"""Short lists of deals for Today and search: closing this month, rotting, found by title."""
+"""Short lists of deals for Today and search: closing this month, rotting, open per account."""
 
 from __future__ import annotations
 
@@ -25,9 +25,6 @@ class DealItem:
     deal: Deal
     account_name: str
     stage: Stage
-
-    def days_in_stage(self, now: datetime) -> int:
-        return (now - self.deal.stage_entered_at).days
 
 
 def _listed(actor: Actor) -> Select[Deal, str, Stage]:
@@ -81,21 +78,6 @@ async def rotting(
     return [DealItem(deal, name, stage) for deal, name, stage in rows.all()]
 
 
-async def by_title(
-    session: AsyncSession, actor: Actor, query: str, limit: int = 10
-) -> list[DealItem]:
-    """Open deals the actor sees whose title holds ``query`` (any letter case)."""
-    if not query.strip():
-        return []
-    rows = await session.execute(
-        _listed(actor)
-        .where(Deal.title.ilike(f"%{_escaped(query.strip())}%", escape="\\"))
-        .order_by(Deal.updated_at.desc(), Deal.id)
-        .limit(limit)
-    )
-    return [DealItem(deal, name, stage) for deal, name, stage in rows.all()]
-
-
 async def open_totals(
     session: AsyncSession, account_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, tuple[int, int]]:
@@ -112,7 +94,3 @@ async def open_totals(
         .group_by(Deal.account_id)
     )
     return {account_id: (int(count), int(total)) for account_id, count, total in rows.all()}
-
-
-def _escaped(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

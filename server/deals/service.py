@@ -20,8 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts.models import Account
 from server.accounts.service import AccountService, account_id_of
-from server.auth.models import Role, User
-from server.auth.scope import Actor, visible_accounts
+from server.auth.scope import Actor, check_assignee, visible_accounts
 from server.contacts.models import Contact
 from server.db import utcnow
 from server.deals.events import stage_entered
@@ -289,19 +288,9 @@ class DealService:
 
     async def _check_owner(self, owner_id: uuid.UUID, *, current: uuid.UUID | None) -> None:
         """Reps keep deals themselves; managers give them within their team; admins to anyone."""
-        if owner_id in (current, self.actor.user_id):
-            return
-        user = await self.session.get(User, owner_id)
-        if user is None or not user.active:
-            raise ValidationFailed({"owner_id": [_l("No such user.")]})
-        allowed = self.actor.is_admin or (
-            self.actor.is_manager
-            and user.team_id is not None
-            and user.team_id == self.actor.team_id
-            and user.role != Role.ADMIN
+        await check_assignee(
+            self.session, self.actor, owner_id, current=current, field="owner_id", refused=NOT_YOURS
         )
-        if not allowed:
-            raise ValidationFailed({"owner_id": [NOT_YOURS]})
 
     def _clean(self, data: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
         read = Reader(

@@ -12,8 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts.models import Account
 from server.accounts.service import AccountService, account_id_of
-from server.auth.models import Role, User
-from server.auth.scope import Actor, visible_accounts, visible_owner
+from server.auth.scope import Actor, check_assignee, visible_accounts, visible_owner
 from server.db import utcnow
 from server.errors import NotFound, ValidationFailed
 from server.i18n import _l
@@ -180,18 +179,11 @@ class TaskService:
 
     async def _check_assignee(self, assignee_id: uuid.UUID, *, current: uuid.UUID | None) -> None:
         """Reps plan for themselves; managers for their team; admins for anyone."""
-        if assignee_id in (current, self.actor.user_id):
-            return
-        user = await self.session.get(User, assignee_id)
-        if user is None or not user.active:
-            raise ValidationFailed({"assignee_id": [_l("No such user.")]})
-        allowed = self.actor.is_admin or (
-            self.actor.is_manager
-            and user.team_id is not None
-            and user.team_id == self.actor.team_id
-            and user.role != Role.ADMIN
+        await check_assignee(
+            self.session,
+            self.actor,
+            assignee_id,
+            current=current,
+            field="assignee_id",
+            refused=_l("You can only assign tasks to yourself or your team."),
         )
-        if not allowed:
-            raise ValidationFailed(
-                {"assignee_id": [_l("You can only assign tasks to yourself or your team.")]}
-            )
