@@ -14,10 +14,11 @@ import click
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from server.analytics.rfm import store_quintiles
 from server.analytics.rollups import rebuild
 from server.auth.scope import Actor
 from server.auth.service import AuthService, UserService
-from server.db import Database
+from server.db import Database, utcnow
 from server.demo.seed import DemoLogin, DemoNotEmpty, seed_demo
 from server.errors import ValidationFailed
 from server.i18n import DEFAULT_LOCALE
@@ -124,11 +125,14 @@ def analytics() -> None:
 
 @analytics.command("rebuild")
 def analytics_rebuild() -> None:
-    """Recompute every account's purchase rollup (after a bulk load around the app)."""
+    """Recompute every account's purchase rollup (after a bulk load around the app) and the
+    RFM quintile boundaries."""
 
     async def work(database: Database, _settings: Settings) -> int:
         async with database.writing() as session:
-            return await rebuild(session)
+            count = await rebuild(session)
+            await store_quintiles(session, utcnow())
+            return count
 
     click.echo(f"Rebuilt the purchase rollups of {_run(work)} accounts.")
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete
 
-from server.analytics import ltv, scores
+from server.analytics import ltv, rfm, scores
 from server.analytics.rollups import refresh_window
 from server.auth.models import LoginThrottle
 from server.auth.service import AuthService
@@ -45,7 +45,8 @@ THROTTLE_MEMORY = timedelta(days=1)
 async def housekeeping(database: Database, settings: Settings) -> None:
     """Forget expired sessions, old failed-login counters, old briefcase changes, and the
     files and undo logs of imports that can no longer be undone; move the twelve-month
-    purchase totals on with time, and refit the lifetime value model once a day."""
+    purchase totals on with time, measure the RFM quintile boundaries again every hour, and
+    refit the lifetime value model once a day."""
     async with database.writing() as session:
         purged = await AuthService(session, settings).purge_expired()
         await session.execute(
@@ -57,6 +58,9 @@ async def housekeeping(database: Database, settings: Settings) -> None:
         refreshed = await refresh_window(session)
     if refreshed:
         log.info("refreshed the twelve-month totals of %d accounts", refreshed)
+    async with database.writing() as session:
+        if await rfm.quintiles_due(session, utcnow()):
+            await rfm.store_quintiles(session, utcnow())
     await ltv.current_model(database, utcnow(), refit_stale=True)
     if await scores.due(database, utcnow()):
         log.info(

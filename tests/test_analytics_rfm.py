@@ -1,31 +1,35 @@
 """RFM scores and segments against hand-computed values, the segment pages and their export.
 
-The world (営業 太郎's book, ten accounts): days since the last purchase, purchases, total,
-and the scores by quintiles (score = 1 + 5 × (rank − 1) ÷ 10, whole division; equal figures
-share the lower rank):
+The world: 営業 太郎's book A–J, 営業 花子 (same team) has K, 大阪 次郎 (another team) has L.
+Quintiles are taken among all twelve customers, whoever reads: score = 1 + 5 × (rank − 1) ÷ 12
+(whole division; equal figures share the lower rank), so ranks 1–3 score 1, 4–5 score 2, 6–8
+score 3, 9–10 score 4, 11–12 score 5.
 
     acct  days  count  total    R  F  M   segment
-    A        5      5  95,000   5  4  5   champions (R≥4, F≥4, M≥4)
-    B       10      4  40,000   5  3  2   loyal
-    C       20      1  90,000   4  1  4   new
-    D       30      3  30,000   4  3  2   loyal
-    E       60      2  20,000   3  2  1   potential
-    F       90      6 100,000   3  4  5   loyal (R 3: not a champion)
+    A        5      5  95,000   4  4  5   champions (R≥4, F≥4, M≥4)
+    B       10      4  40,000   4  3  3   loyal
+    C       20      1  90,000   3  1  4   potential (R 3: not new)
+    D       30      3  30,000   3  3  2   loyal
+    E       60      2  20,000   3  2  2   potential
+    F       90      6 100,000   2  4  5   at risk
     G      120      1  10,000   2  1  1   needs attention
-    H      200      7  70,000   2  5  3   at risk
+    H      200      7  70,000   1  5  3   at risk
     I      300      2  60,000   1  2  3   hibernating
     J      400      8  80,000   1  5  4   at risk
+    K        3      1   5,000   5  1  1   new
+    L        3      1   7,000   5  1  1   new
 
-Frequency ranks: C, G (1 purchase) rank 1 -> F1; E, I rank 3 -> 1 + 10 ÷ 10 = F2; D rank 5
--> F3; B rank 6 -> 1 + 25 ÷ 10 = F3; A rank 7 -> F4; F rank 8 -> F4; H, J -> F5.
-
-営業 花子 (same team) has K (3 days, 1 purchase, 5,000); 大阪 次郎 (another team) has L.
+Recency ranks the oldest first: J 1, I 2, H 3, G 4, F 5, E 6, D 7, C 8, B 9, A 10, K and L
+11–12. Frequency: C, G, K, L (1 purchase) rank 1 -> F1; E, I rank 5 -> F2; D 7, B 8 -> F3;
+A 9, F 10 -> F4; H, J -> F5. Money: K 1, L 2, G 3 -> M1; E 4, D 5 -> M2; B 6, I 7, H 8 -> M3;
+J 9, C 10 -> M4; A 11, F 12 -> M5.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import random
 import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -33,10 +37,12 @@ from typing import Any
 
 import pytest
 from python_calamine import CalamineWorkbook
+from sqlalchemy import select
 
 from server.analytics.filters import read_filters
+from server.analytics.models import AccountRollup
 from server.analytics.pages import RFM_COLUMNS, SEGMENT_COLUMNS
-from server.analytics.rfm import SEGMENTS, RfmService
+from server.analytics.rfm import SEGMENTS, RfmService, store_quintiles
 from server.analytics.segments import SegmentService
 from server.analytics.svg import bar_chart, yen_ticks
 from server.audit.models import Channel
@@ -60,27 +66,27 @@ BOOK = {
     "J": (400, 8, 80_000),
 }
 QUINTILE_SCORES = {
-    "A": (5, 4, 5),
-    "B": (5, 3, 2),
-    "C": (4, 1, 4),
-    "D": (4, 3, 2),
-    "E": (3, 2, 1),
-    "F": (3, 4, 5),
+    "A": (4, 4, 5),
+    "B": (4, 3, 3),
+    "C": (3, 1, 4),
+    "D": (3, 3, 2),
+    "E": (3, 2, 2),
+    "F": (2, 4, 5),
     "G": (2, 1, 1),
-    "H": (2, 5, 3),
+    "H": (1, 5, 3),
     "I": (1, 2, 3),
     "J": (1, 5, 4),
 }
-# segment: (customers, value)
+# 営業 太郎's book, segment: (customers, value)
 QUINTILE_SEGMENTS = {
     "champions": (1, 95_000),
-    "loyal": (3, 170_000),
-    "new": (1, 90_000),
-    "potential": (1, 20_000),
-    "at_risk": (2, 150_000),
+    "loyal": (2, 70_000),
+    "potential": (2, 110_000),
+    "at_risk": (3, 250_000),
     "attention": (1, 10_000),
     "hibernating": (1, 60_000),
 }
+SEGMENT_KEYS = (*QUINTILE_SEGMENTS, "new")
 
 
 async def buy(
@@ -147,7 +153,7 @@ async def scores(database: Database, person: Person, key: str) -> dict[str, tupl
 
 async def all_scores(database: Database, person: Person) -> dict[str, tuple[int, ...]]:
     result: dict[str, tuple[int, ...]] = {}
-    for key in QUINTILE_SEGMENTS:
+    for key in SEGMENT_KEYS:
         result.update(await scores(database, person, key))
     return result
 
@@ -162,12 +168,72 @@ async def test_quintile_scores_and_segments(
     assert seen["total"] == 595_000
     # rows R5 … R1, columns F1 … F5
     assert seen["grid"] == (
-        (0, 0, 1, 1, 0),  # R5: B (F3), A (F4)
-        (1, 0, 1, 0, 0),  # R4: C (F1), D (F3)
-        (0, 1, 0, 1, 0),  # R3: E (F2), F (F4)
-        (1, 0, 0, 0, 1),  # R2: G (F1), H (F5)
-        (0, 1, 0, 0, 1),  # R1: I (F2), J (F5)
+        (0, 0, 0, 0, 0),  # R5: K and L are not in this book
+        (0, 0, 1, 1, 0),  # R4: B (F3), A (F4)
+        (1, 1, 1, 0, 0),  # R3: C (F1), E (F2), D (F3)
+        (1, 0, 0, 1, 0),  # R2: G (F1), F (F4)
+        (0, 1, 0, 0, 2),  # R1: I (F2), H and J (F5)
     )
+
+
+async def test_kept_boundaries_score_until_measured_again(
+    book: dict[str, str], rep: Person, database: Database
+) -> None:
+    """The boundaries are s3, s5, s8 and s10 of each measure (⌈12k ÷ 5⌉); a purchase after
+    they were kept is scored against them until the next measurement."""
+    async with database.writing() as session:
+        kept = await store_quintiles(session, utcnow())
+    assert kept.customers == 12
+    assert kept.f == (1, 2, 4, 6)
+    assert kept.m == (10_000, 30_000, 70_000, 90_000)
+    async with database.session() as session:
+        last = {
+            name: await session.scalar(
+                select(AccountRollup.last_purchase_at).where(
+                    AccountRollup.account_id == uuid.UUID(book[name])
+                )
+            )
+            for name in ("H", "F", "C", "A")
+        }
+    assert kept.r == (last["H"], last["F"], last["C"], last["A"])
+
+    await buy(database, book["G"], 0, 1, 25_000)  # G: today, 2 purchases, 35,000
+    scores_now = await all_scores(database, rep)
+    assert scores_now["G"] == (5, 2, 3)  # newer than A's; 2 > 1; 35,000 > 30,000
+    assert scores_now["A"] == QUINTILE_SCORES["A"]
+    async with database.writing() as session:
+        await store_quintiles(session, utcnow())
+    # measured again: G is the most recent (rank 12 -> R5), ties E and I on 2 purchases (rank
+    # 4 -> F2), and 35,000 is the fifth smallest total (M2); B falls to recency rank 8 (R3)
+    measured = await all_scores(database, rep)
+    assert (measured["G"], measured["A"], measured["B"]) == ((5, 2, 2), (4, 4, 5), (3, 3, 3))
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+async def test_boundaries_give_the_rank_quintiles(
+    seed: int, rep: Person, database: Database
+) -> None:
+    """On 60 customers with many ties, scoring by the kept boundaries gives exactly
+    1 + 5 × (rank − 1) ÷ n for every measure."""
+    rng = random.Random(seed)  # noqa: S311 - test data
+    now = utcnow()
+    drawn: dict[str, tuple[int, int, int]] = {}
+    for index in range(60):
+        days, count, total = rng.choice((1, 2, 3, 30)), rng.randint(1, 4), rng.choice((1, 2, 3))
+        account = await create_account(rep, name=f"顧客{index:02d}", reading=None)
+        await buy(database, account["id"], days, count, total * 1_000 * count, now)
+        drawn[f"{index:02d}"] = (-days, count, total * 1_000 * count)
+
+    def quintile(values: list[int], value: int) -> int:
+        return 1 + 5 * sum(1 for v in values if v < value) // len(values)
+
+    expected = {
+        name: tuple(quintile([d[i] for d in drawn.values()], figures[i]) for i in range(3))
+        for name, figures in drawn.items()
+    }
+    async with database.writing() as session:
+        await store_quintiles(session, now)
+    assert await all_scores(database, rep) == expected
 
 
 async def test_a_rep_sees_their_book_a_manager_their_team(
@@ -183,11 +249,17 @@ async def test_a_rep_sees_their_book_a_manager_their_team(
     assert (hanako["customers"], hanako["total"]) == (1, 5_000)
     team = await figures(database, manager)
     assert (team["customers"], team["total"]) == (11, 600_000)  # not 大阪's L
+    assert hanako["segments"] == {"new": (1, 5_000)}  # K, scored among all customers
     everyone = await figures(database, admin)
     assert (everyone["customers"], everyone["total"]) == (12, 607_000)
-    # a manager narrowing to one rep gets that rep's book, scored among themselves
+    assert everyone["segments"] == {**QUINTILE_SEGMENTS, "new": (2, 12_000)}
+    # a manager narrowing to one rep sees that rep's customers with the same scores
     narrowed = await figures(database, manager, rep=str(rep.id))
     assert narrowed["segments"] == QUINTILE_SEGMENTS
+    assert await all_scores(database, manager) == {
+        **QUINTILE_SCORES,
+        "K": (5, 1, 1),
+    }
     # a rep cannot widen their view: another rep's id leaves nothing
     assert (await figures(database, rep, rep=str(rep_b.id)))["customers"] == 0
 
@@ -298,15 +370,16 @@ async def test_the_page_and_its_fragment(book: dict[str, str], rep: Person) -> N
     assert "<html" in page.text
     shown = segment_rows(page.text)
     assert shown["champions"] == ("1", "95,000円")
-    assert shown["loyal"] == ("3", "170,000円")
-    assert shown["new"] == ("1", "90,000円")
+    assert shown["loyal"] == ("2", "70,000円")
+    assert shown["potential"] == ("2", "110,000円")
+    assert shown["new"] == ("0", "0円")
     assert '<svg class="chart analytics-chart' in page.text
     assert 'href="/analytics/rfm/at_risk?' in page.text
     fragment = await rep.get("/analytics/rfm", headers={"HX-Request": "true"})
     assert fragment.status_code == 200
     assert "<html" not in fragment.text
     assert 'id="analysis"' in fragment.text
-    assert segment_rows(fragment.text)["at_risk"] == ("2", "150,000円")
+    assert segment_rows(fragment.text)["at_risk"] == ("3", "250,000円")
 
 
 async def test_bad_filters_are_named(rep: Person) -> None:
@@ -321,7 +394,7 @@ async def test_segment_accounts_and_their_export(book: dict[str, str], rep: Pers
     page = await rep.get("/analytics/rfm/at_risk")
     assert page.status_code == 200
     names = re.findall(r'<a href="/accounts/[^"]+">(顧客\w)</a>', page.text)
-    assert names == ["顧客J", "顧客H"]  # by value: 80,000 then 70,000
+    assert names == ["顧客F", "顧客J", "顧客H"]  # by value: 100,000, 80,000, 70,000
     assert "80,000円" in page.text
     assert "1 5 4" in page.text  # J's scores
     assert re.search(r'href="/analytics/rfm/at_risk\?[^"]*format=csv"', page.text)
@@ -333,11 +406,12 @@ async def test_segment_accounts_and_their_export(book: dict[str, str], rep: Pers
     assert export.content.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(export.content.decode("utf-8-sig"))))
     assert rows[0] == [column.header.render("ja") for column in SEGMENT_COLUMNS]
-    assert [row[:3] + row[3:7] for row in rows[1:]] == [
-        ["顧客J", rows[1][1], "8", "80000", "1", "5", "4"],
-        ["顧客H", rows[2][1], "7", "70000", "2", "5", "3"],
+    assert [row[:7] for row in rows[1:]] == [
+        ["顧客F", rows[1][1], "6", "100000", "2", "4", "5"],
+        ["顧客J", rows[2][1], "8", "80000", "1", "5", "4"],
+        ["顧客H", rows[3][1], "7", "70000", "1", "5", "3"],
     ]
-    assert rows[1][7] == book["J"]
+    assert rows[1][7] == book["F"]
 
     assert (await rep.get("/analytics/rfm/nonsense")).status_code == 404
 
@@ -371,7 +445,7 @@ async def test_summary_export_as_xlsx(book: dict[str, str], rep: Person) -> None
     champions, loyal = (s.label.render("ja") for s in SEGMENTS[:2])
     # segment, customers, their share (%), revenue, its share (%), average
     assert rows[1] == [champions, 1, 10, 95_000, 16, 95_000]
-    assert rows[2] == [loyal, 3, 30, 170_000, 28.6, 56_667]
+    assert rows[2] == [loyal, 2, 20, 70_000, 11.8, 35_000]
     assert (await rep.get("/analytics/rfm?format=pdf")).status_code == 422
 
 
@@ -385,7 +459,7 @@ async def test_an_rfm_segment_saved_as_a_list(
             {"name": "離反予備", "analysis": "rfm", "params": {}, "cell": "at_risk"}
         )
         page = await service.accounts(saved)
-        assert [a.name for a in page.items] == ["顧客H", "顧客J"]
+        assert sorted(a.name for a in page.items) == ["顧客F", "顧客H", "顧客J"]
         with pytest.raises(ValidationFailed) as failed:
             await service.save({"name": "x", "analysis": "rfm", "params": {}, "cell": "vip"})
         assert "cell" in failed.value.errors

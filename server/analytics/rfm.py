@@ -7,11 +7,22 @@ the account's whole history: recency is the time since ``last_purchase_at``, fre
 
 **Scores 1–5**, computed in the database, by one of two methods:
 
-- *Quintiles* (the default): each measure's rank among the scored accounts, cut in five equal
-  parts: ``score = 1 + 5 × (RANK() − 1) ÷ n`` (whole division; ``RANK() OVER (ORDER BY …)``,
-  ``COUNT(*) OVER ()``). With distinct values this is ``NTILE(5)``; accounts with the same value
-  share the lower score, so two customers who bought equally often are never scored apart.
-  Recency ranks the oldest last purchase first, so the most recent buyers score 5.
+- *Quintiles* (the default): each measure's rank among **all customers** (every live account
+  with a purchase, whoever reads), cut in five equal parts: ``score = 1 + 5 × (rank − 1) ÷ n``
+  (whole division; rank 1 + the customers with a smaller value). With distinct values this is
+  ``NTILE(5)``; accounts with the same value share the lower score, so two customers who
+  bought equally often are never scored apart. Recency ranks the oldest last purchase first,
+  so the most recent buyers score 5. A customer's scores are the same on every page and for
+  every reader: a manager's 優良 are champions of the company, not of the team.
+
+  The scores need only four boundaries per measure: with the values sorted ascending as
+  s₁ … sₙ, ``score ≥ k + 1`` exactly when the value is larger than s_c, c = ⌈k·n ÷ 5⌉
+  (``rank − 1 ≥ k·n ÷ 5``, and the customers below a value number at least c exactly when it
+  exceeds s_c). `measure_quintiles` finds the twelve boundaries with one ``ROW_NUMBER()`` query
+  per measure; they are kept (`AnalyticsSetting` ``rfm_quintiles``) and the worker measures
+  them again every hour (`QUINTILES_EVERY`), so a page scores its accounts with one grouped
+  pass over their rollups instead of ranking every customer. Until the first measurement
+  they are measured on each read.
 - *Thresholds* admins set (`AnalyticsSetting` ``rfm_thresholds``: ``{"mode": "thresholds",
   "r": [d1, d2, d3, d4], "f": [c1, c2, c3, c4], "m": [y1, y2, y3, y4]}``, each list increasing):
   R is 5 when the last purchase is at most d1 days ago, 4 at most d2, 3 at most d3, 2 at most
@@ -36,7 +47,8 @@ Pages: ``GET /analytics/rfm`` (segments with their count and value, a bar chart 
 customers per segment, the R × F grid of counts) and ``GET /analytics/rfm/{segment}`` (that
 segment's accounts, 50 a page, by value); both export with ``?format=csv|xlsx``. Admins set
 the method with ``POST /analytics/rfm/thresholds``. The figures come from one query grouped by
-the scores (at most 125 rows); the account list is one query over the same scored set.
+the scores (at most 125 rows) over the accounts in scope; the account list is one query over
+the same scored set. The briefing scores its one account the same way.
 
 A segment can be saved as a named list (`server.analytics.segments`): analysis ``rfm``, the
 cell its key, the params its filters.
@@ -44,6 +56,7 @@ cell its key, the params its filters.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -64,6 +77,8 @@ from server.errors import Forbidden, NotFound, ValidationFailed
 from server.i18n import Text, _l
 
 SETTING: Final = "rfm_thresholds"
+QUINTILE_SETTING: Final = "rfm_quintiles"
+QUINTILES_EVERY: Final = timedelta(hours=1)
 QUINTILES: Final = "quintiles"
 THRESHOLDS: Final = "thresholds"
 MEASURES: Final = ("r", "f", "m")
@@ -163,9 +178,112 @@ def read_thresholds(data: Mapping[str, Any]) -> Thresholds | None:
     return Thresholds(r, f, m)  # type: ignore[arg-type]
 
 
-def _quintile(column: Any) -> ColumnElement[int]:
-    rank = func.rank().over(order_by=column.asc())
-    return 1 + (5 * (rank - 1)) // func.count().over()
+@dataclass(frozen=True, slots=True)
+class Quintiles:
+    """The quintile boundaries of all customers: a measure scores k + 1 or more when its value
+    is larger than its k-th boundary (fewer than four boundaries: fewer than five customers
+    can still fill every score; none: no customers)."""
+
+    customers: int
+    measured_at: datetime
+    r: tuple[datetime, ...]  # last purchase
+    f: tuple[int, ...]  # purchases
+    m: tuple[int, ...]  # yen
+
+    def as_value(self) -> dict[str, Any]:
+        return {
+            "customers": self.customers,
+            "measured_at": self.measured_at.isoformat(),
+            "r": [moment.isoformat() for moment in self.r],
+            "f": list(self.f),
+            "m": list(self.m),
+        }
+
+    @classmethod
+    def of(cls, value: Mapping[str, Any]) -> Quintiles:
+        return cls(
+            customers=int(value["customers"]),
+            measured_at=datetime.fromisoformat(value["measured_at"]),
+            r=tuple(datetime.fromisoformat(moment) for moment in value["r"]),
+            f=tuple(int(count) for count in value["f"]),
+            m=tuple(int(amount) for amount in value["m"]),
+        )
+
+
+Method = Thresholds | Quintiles
+
+
+def boundary_positions(customers: int) -> tuple[int, ...]:
+    """The 1-based positions, in ascending order of a measure, of its four boundaries."""
+    return tuple(math.ceil(k * customers / 5) for k in range(1, 5)) if customers else ()
+
+
+async def measure_quintiles(session: AsyncSession, now: datetime) -> Quintiles:
+    """The boundaries among every live customer, one ``ROW_NUMBER()`` query a measure."""
+    actor = Actor.system()
+    everyone = account_scope(actor, Filters(start=None, end=now.date()))
+    customers = int(
+        await session.scalar(
+            select(func.count())
+            .select_from(AccountRollup)
+            .join(Account, Account.id == AccountRollup.account_id)
+            .where(everyone)
+        )
+        or 0
+    )
+    positions = boundary_positions(customers)
+    values: dict[str, tuple[Any, ...]] = {}
+    for measure, column in (
+        ("r", AccountRollup.last_purchase_at),
+        ("f", AccountRollup.purchase_count),
+        ("m", AccountRollup.purchase_total),
+    ):
+        ranked = (
+            select(column.label("value"), func.row_number().over(order_by=column).label("n"))
+            .join(Account, Account.id == AccountRollup.account_id)
+            .where(everyone)
+            .subquery("ranked")
+        )
+        wanted = select(ranked.c.n, ranked.c.value).where(ranked.c.n.in_(sorted(set(positions))))
+        found = {int(n): value for n, value in await session.execute(wanted)} if positions else {}
+        values[measure] = tuple(found[p] for p in positions if p in found)
+    return Quintiles(customers, now, values["r"], values["f"], values["m"])
+
+
+async def stored_quintiles(session: AsyncSession) -> Quintiles | None:
+    setting = await session.get(AnalyticsSetting, QUINTILE_SETTING)
+    if setting is None or not setting.value:
+        return None
+    try:
+        return Quintiles.of(setting.value)
+    except (KeyError, TypeError, ValueError):
+        return None  # a value that no longer reads is measured again
+
+
+async def store_quintiles(session: AsyncSession, now: datetime) -> Quintiles:
+    """Measure the boundaries and keep them."""
+    quintiles = await measure_quintiles(session, now)
+    setting = await session.get(AnalyticsSetting, QUINTILE_SETTING)
+    if setting is None:
+        setting = AnalyticsSetting(key=QUINTILE_SETTING)
+        session.add(setting)
+    setting.value = quintiles.as_value()
+    setting.updated_at = now
+    await session.flush()
+    return quintiles
+
+
+async def quintiles_due(session: AsyncSession, now: datetime) -> bool:
+    """Whether the kept boundaries are older than `QUINTILES_EVERY` (or missing)."""
+    quintiles = await stored_quintiles(session)
+    return quintiles is None or now - quintiles.measured_at >= QUINTILES_EVERY
+
+
+def _above(column: Any, bounds: Sequence[Any]) -> ColumnElement[int]:
+    """1 + the boundaries (ascending) the value is larger than."""
+    count = len(bounds)
+    whens = [(column > bound, literal(count + 1 - i)) for i, bound in enumerate(reversed(bounds))]
+    return case(*whens, else_=literal(1)) if whens else literal(1)
 
 
 def _by_cuts(column: Any, cuts: Sequence[Any]) -> ColumnElement[int]:
@@ -174,23 +292,30 @@ def _by_cuts(column: Any, cuts: Sequence[Any]) -> ColumnElement[int]:
     return case(*whens, else_=literal(1))
 
 
-def scored(
-    actor: Actor, filters: Filters, thresholds: Thresholds | None, now: datetime
-) -> Subquery:
-    """The scored accounts: account_id, last_purchase_at, purchase_count, purchase_total, r,
-    f, m, segment."""
+def score_columns(method: Method, now: datetime) -> tuple[ColumnElement[int], ...]:
+    """R, F and M of an `AccountRollup` row under the method."""
     rollup = AccountRollup
-    if thresholds is None:
-        r = _quintile(rollup.last_purchase_at)
-        f = _quintile(rollup.purchase_count)
-        m = _quintile(rollup.purchase_total)
-    else:
-        # "at most d days ago" is "at or after now − d days"
-        since = [now - timedelta(days=d) for d in thresholds.r]
-        r = _by_cuts(rollup.last_purchase_at, sorted(since))
-        f = _by_cuts(rollup.purchase_count, thresholds.f)
-        m = _by_cuts(rollup.purchase_total, thresholds.m)
-    inner = (
+    if isinstance(method, Quintiles):
+        return (
+            _above(rollup.last_purchase_at, method.r),
+            _above(rollup.purchase_count, method.f),
+            _above(rollup.purchase_total, method.m),
+        )
+    # "at most d days ago" is "at or after now − d days"
+    since = [now - timedelta(days=d) for d in method.r]
+    return (
+        _by_cuts(rollup.last_purchase_at, sorted(since)),
+        _by_cuts(rollup.purchase_count, method.f),
+        _by_cuts(rollup.purchase_total, method.m),
+    )
+
+
+def scored(actor: Actor, filters: Filters, method: Method, now: datetime) -> Subquery:
+    """The scored accounts in scope: account_id, last_purchase_at, purchase_count,
+    purchase_total, r, f, m, segment."""
+    rollup = AccountRollup
+    r, f, m = score_columns(method, now)
+    return (
         select(
             rollup.account_id.label("account_id"),
             rollup.last_purchase_at.label("last_purchase_at"),
@@ -199,14 +324,12 @@ def scored(
             r.label("r"),
             f.label("f"),
             m.label("m"),
+            segment_case(r, f, m).label("segment"),
         )
         .join(Account, Account.id == rollup.account_id)
         .where(account_scope(actor, filters))
-        .subquery("scores")
+        .subquery("scored")
     )
-    return select(
-        *inner.c, segment_case(inner.c.r, inner.c.f, inner.c.m).label("segment")
-    ).subquery("scored")
 
 
 # -- the figures ------------------------------------------------------------------------------
@@ -226,6 +349,7 @@ class SegmentFigures:
 @dataclass(frozen=True, slots=True)
 class Rfm:
     thresholds: Thresholds | None
+    quintiles: Quintiles | None  # the boundaries scored against, when scoring by quintiles
     segments: tuple[SegmentFigures, ...]  # in `SEGMENTS` order, empty ones included
     grid: tuple[tuple[int, ...], ...]  # grid[5 − r][f − 1]: the accounts scored r and f
     customers: int
@@ -293,15 +417,27 @@ class RfmService:
         setting.updated_at = utcnow()
         setting.updated_by = self.actor.user_id
         await self.session.flush()
+        if thresholds is None:
+            await store_quintiles(self.session, self.now)
         return thresholds
 
+    async def method(self) -> Method:
+        """The admins' thresholds, else the kept quintile boundaries, else boundaries measured
+        now."""
+        thresholds = await self.thresholds()
+        if thresholds is not None:
+            return thresholds
+        return await stored_quintiles(self.session) or await measure_quintiles(
+            self.session, self.now
+        )
+
     async def _scored(self, filters: Filters) -> Subquery:
-        return scored(self.actor, filters, await self.thresholds(), self.now)
+        return scored(self.actor, filters, await self.method(), self.now)
 
     async def summary(self, filters: Filters) -> Rfm:
         """Counts and value per segment and the R × F grid, from one grouped query."""
-        thresholds = await self.thresholds()
-        s = scored(self.actor, filters, thresholds, self.now)
+        method = await self.method()
+        s = scored(self.actor, filters, method, self.now)
         rows = await self.session.execute(
             select(s.c.r, s.c.f, s.c.m, func.count(), func.sum(s.c.purchase_total)).group_by(
                 s.c.r, s.c.f, s.c.m
@@ -317,7 +453,8 @@ class RfmService:
             grid[5 - int(r)][int(f) - 1] += int(count)
         figures = tuple(SegmentFigures(s, counts[s.key], totals[s.key]) for s in SEGMENTS)
         return Rfm(
-            thresholds=thresholds,
+            thresholds=method if isinstance(method, Thresholds) else None,
+            quintiles=method if isinstance(method, Quintiles) else None,
             segments=figures,
             grid=tuple(tuple(row) for row in grid),
             customers=sum(counts.values()),

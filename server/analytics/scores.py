@@ -31,9 +31,9 @@ async def score_all(database: Database, now: datetime) -> int:
     """Score every customer afresh; the customers scored."""
     actor = Actor.system()
     async with database.writing() as session:
-        thresholds = await RfmService(session, actor, now).thresholds()
+        method = await RfmService(session, actor, now).method()
         everyone = Filters(start=None, end=now.date(), time_zone=actor.time_zone)
-        rows = scored(actor, everyone, thresholds, now)
+        rows = scored(actor, everyone, method, now)
         await session.execute(delete(AccountScore))
         await session.execute(
             insert(AccountScore).from_select(

@@ -34,11 +34,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts.models import Account, AccountGram, AccountKind, AccountPhone
 from server.accounts.search import account_search_key, grams_of, name_keys, phone_digits_of
+from server.analytics.rfm import store_quintiles
 from server.analytics.rollups import rebuild
 from server.auth.models import Role, Team, User
 from server.auth.passwords import Passwords
 from server.contacts.models import Contact
-from server.db import Base, Database
+from server.db import Base, Database, utcnow
 from server.deals.models import Deal, Outcome, Pipeline
 from server.deals.pipelines import (
     DEFAULT_PIPELINE_ID,
@@ -186,6 +187,7 @@ async def seed_demo(
         await _insert(session, Task, maker.schedule())
     async with database.writing() as session:
         await rebuild(session)  # the purchases went in around the ORM
+        await store_quintiles(session, utcnow())
     await _analyze(database)
     return [DemoLogin(email, DEMO_PASSWORD, role.value, name) for email, role, name in STAFF]
 
