@@ -30,7 +30,7 @@ from typing import Any, Final
 
 import httpx
 import numpy as np
-from sqlalchemy import Subquery, case, func, literal, select
+from sqlalchemy import Subquery, func, select
 
 from bench.common import (
     ADMIN,
@@ -55,15 +55,8 @@ from server.accounts.models import Account
 from server.analytics import clv, ltv
 from server.analytics.filters import Filters, account_scope
 from server.analytics.models import AccountRollup
-from server.analytics.pareto import (
-    A_SHARE,
-    B_SHARE,
-    CURVE_POINTS,
-    DECILES,
-    PARETO_SHARE,
-    ParetoService,
-)
-from server.analytics.rfm import RfmService, segment_of
+from server.analytics.pareto import Pareto, ParetoService, rank, summarize
+from server.analytics.rfm import RfmService, measure_quintiles, segment_of
 from server.audit.models import Channel
 from server.auth.models import User
 from server.auth.scope import Actor
@@ -271,78 +264,37 @@ async def rollup_rfm(session: Any, actor: Actor, filters: Filters) -> dict[str, 
     }
 
 
-def _raw_ranked(actor: Actor, filters: Filters) -> Subquery:
+async def raw_pareto(session: Any, actor: Actor, filters: Filters) -> dict[str, Any]:
+    """The Pareto figures from the purchase rows: each customer's revenue grouped from
+    ``purchases``, then ranked and summed exactly as the page does (`rank`, `summarize`)."""
     raw = _purchases_per_account(actor, filters)
-    r = (
+    revenue = (
         select(raw.c.account_id, raw.c.purchase_total.label("revenue"))
         .where(raw.c.purchase_total > 0)
         .subquery("revenue")
     )
-    order = (r.c.revenue.desc(), r.c.account_id)
-    windows = select(
-        r.c.revenue,
-        func.row_number().over(order_by=order).label("position"),
-        func.sum(r.c.revenue).over(order_by=order, rows=(None, 0)).label("running"),
-        func.sum(r.c.revenue).over().label("total"),
-        func.ntile(DECILES).over(order_by=order).label("decile"),
-        func.ntile(CURVE_POINTS).over(order_by=order).label("percentile"),
-    ).subquery("windows")
-    before = windows.c.running - windows.c.revenue
-    abc = case(
-        (before * 100 < windows.c.total * A_SHARE, literal("A")),
-        (before * 100 < windows.c.total * B_SHARE, literal("B")),
-        else_=literal("C"),
-    )
-    return select(*windows.c, abc.label("abc")).subquery("ranked")
-
-
-async def raw_pareto(session: Any, actor: Actor, filters: Filters) -> dict[str, Any]:
-    """The Pareto figures from the purchase rows: customers, total, the top customers making
-    80 %, customers and revenue per ABC class and per decile, the curve's points."""
-    s = _raw_ranked(actor, filters)
-    classes: dict[str, tuple[int, int]] = {}
-    deciles: dict[str, tuple[int, int]] = {}
-    for decile, abc, count, amount in await session.execute(
-        select(s.c.decile, s.c.abc, func.count(), func.sum(s.c.revenue)).group_by(
-            s.c.decile, s.c.abc
-        )
-    ):
-        for groups, key in ((classes, str(abc)), (deciles, str(decile))):
-            before = groups.get(key, (0, 0))
-            groups[key] = (before[0] + int(count), before[1] + int(amount or 0))
-    top = await session.scalar(
-        select(func.min(s.c.position)).where(s.c.running * 100 >= s.c.total * PARETO_SHARE)
-    )
-    points = await session.execute(
-        select(func.max(s.c.position), func.max(s.c.running))
-        .group_by(s.c.percentile)
-        .order_by(s.c.percentile)
-    )
-    return {
-        "customers": sum(c for c, _a in deciles.values()),
-        "total": sum(a for _c, a in deciles.values()),
-        "top_customers": int(top or 0),
-        "classes": {k: classes.get(k, (0, 0)) for k in ("A", "B", "C")},
-        "deciles": dict(sorted(deciles.items(), key=lambda item: int(item[0]))),
-        "curve": tuple((int(p), int(r)) for p, r in points),
-    }
+    return _pareto_figures(await summarize(session, rank(revenue), filters))
 
 
 async def rollup_pareto(session: Any, actor: Actor, filters: Filters) -> dict[str, Any]:
     """`ParetoService.pareto` (all time: from the rollups) in the shape of `raw_pareto`."""
-    pareto = await ParetoService(session, actor).pareto(filters)
-    curve = tuple(
-        (round(share * pareto.customers), round(cumulative * pareto.total))
-        for share, cumulative in pareto.curve
-    )
+    return _pareto_figures(await ParetoService(session, actor).pareto(filters))
+
+
+def _pareto_figures(pareto: Pareto) -> dict[str, Any]:
     return {
         "customers": pareto.customers,
         "total": pareto.total,
         "top_customers": pareto.top_customers,
         "classes": {g.name: (g.customers, g.revenue) for g in pareto.classes},
         "deciles": {g.name: (g.customers, g.revenue) for g in pareto.deciles},
-        "curve": curve,
+        "curve": pareto.curve,
     }
+
+
+async def _measure(session: Any, _actor: Actor, _filters: Filters) -> dict[str, Any]:
+    quintiles = await measure_quintiles(session, utcnow())
+    return {"customers": quintiles.customers}
 
 
 Figures = Callable[[Any, Actor, Filters], Awaitable[dict[str, Any]]]
@@ -385,6 +337,13 @@ async def _raw_against_rollups(data: Dataset, mode: Mode) -> dict[str, Any]:
                 "same_figures": shipped == scanned,
                 "customers": shipped["customers"],
             }
+        # what the worker pays every hour for RFM's kept boundaries, and the ratio had the
+        # page measured them itself
+        measuring, _ = await _timed(database, _measure, actor, filters, mode.repeats)
+        figures["rfm"]["measure_boundaries_ms"] = ms(measuring)
+        figures["rfm"]["ratio_measuring_too"] = ratio(
+            figures["rfm"]["raw_ms"] / 1000, (figures["rfm"]["rollups_ms"] / 1000) + measuring
+        )
         return figures
     finally:
         await database.dispose()

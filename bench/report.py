@@ -323,6 +323,16 @@ def _analytics(f: dict[str, Any]) -> Iterator[Row]:
                 _x(raw["ratio"]),
                 _target(raw["ratio"] is not None and raw["ratio"] >= 10, "≥ 10×"),
             )
+        rfm = b["raw"]["rfm"]
+        if "measure_boundaries_ms" in rfm:
+            yield (
+                f"{backend}: RFM quintile boundaries measured (the worker, hourly), ms; the "
+                "ratio had the page measured them too",
+                _n(rfm["measure_boundaries_ms"]),
+                "",
+                _x(rfm["ratio_measuring_too"]),
+                "–",
+            )
     for key, title in (("ltv_fit", "the data set's"), ("ltv_simulated", "simulated")):
         if key not in f:
             continue

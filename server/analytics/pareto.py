@@ -6,7 +6,8 @@ purchases in the period. With a period, that is a grouped query over the purchas
 it is each account's rollup ``purchase_total``, so no purchase row is read. Customers are the
 accounts whose revenue is above 0.
 
-**Ranking**: customers by revenue, largest first (ties by account id, so the order is stable),
+**Ranking**: customers by revenue, largest first (ties by account id, descending, so the order
+is stable and, for all time, is a backward scan of ``ix_account_rollups_total``),
 with window functions: ``ROW_NUMBER()``, the running total ``SUM(revenue) OVER (ORDER BY …
 ROWS UNBOUNDED PRECEDING)``, ``SUM(revenue) OVER ()`` and ``NTILE(10) OVER (ORDER BY …)``.
 
@@ -21,8 +22,10 @@ ROWS UNBOUNDED PRECEDING)``, ``SUM(revenue) OVER ()`` and ``NTILE(10) OVER (ORDE
   does not divide by ten, the first groups have one more), decile 1 the top: customers,
   revenue, share of the total, cumulative share, average revenue per customer.
 
-Shares are computed from whole-yen sums and shown as percentages; the figures come from three
-aggregate queries over the ranked set, none of which loads the customers themselves. A class
+Shares are computed from whole-yen sums and shown as percentages; the figures come from one
+aggregate query over the ranked set, grouped by percentile, decile and class (at most a few
+hundred rows: the groups nest but for the customers at their edges), which loads none of the
+customers themselves. A class
 (``A``) or a decile (``D3``) can be saved as a named segment (`server.analytics.segments`:
 analysis ``pareto``).
 """
@@ -86,8 +89,12 @@ def revenue(actor: Actor, filters: Filters) -> Subquery:
 def ranked(actor: Actor, filters: Filters) -> Subquery:
     """The customers ranked: account_id, revenue, position (1 = the largest), running (the
     revenue of positions 1 to this one), total, customers, decile, percentile, abc."""
-    r = revenue(actor, filters)
-    order = (r.c.revenue.desc(), r.c.account_id)
+    return rank(revenue(actor, filters))
+
+
+def rank(r: Subquery) -> Subquery:
+    """`ranked` over any (account_id, revenue) subquery."""
+    order = (r.c.revenue.desc(), r.c.account_id.desc())
     running = func.sum(r.c.revenue).over(order_by=order, rows=(None, 0))
     windows = (
         select(
@@ -186,50 +193,7 @@ class ParetoService:
 
     async def pareto(self, filters: Filters) -> Pareto:
         """The 80/20 figure, the curve, the ABC classes and the deciles."""
-        s = ranked(self.actor, filters)
-        cells: dict[tuple[int, str], tuple[int, int]] = {}
-        rows = await self.session.execute(
-            select(s.c.decile, s.c.abc, func.count(), func.sum(s.c.revenue)).group_by(
-                s.c.decile, s.c.abc
-            )
-        )
-        for decile, abc, count, amount in rows:
-            cells[int(decile), str(abc)] = (int(count), int(amount or 0))
-        customers = sum(count for count, _amount in cells.values())
-        total = sum(amount for _count, amount in cells.values())
-
-        def summed(match: Any) -> tuple[int, int]:
-            picked = [v for k, v in cells.items() if match(k)]
-            return sum(c for c, _a in picked), sum(a for _c, a in picked)
-
-        deciles = [
-            (str(d), *summed(lambda k, d=d: k[0] == d))
-            for d in range(1, DECILES + 1)
-            if any(k[0] == d for k in cells)
-        ]
-        classes = [(c, *summed(lambda k, c=c: k[1] == c)) for c in CLASSES]
-        top = await self.session.scalar(
-            select(func.min(s.c.position)).where(s.c.running * 100 >= s.c.total * PARETO_SHARE)
-        )
-        points = await self.session.execute(
-            select(func.max(s.c.position), func.max(s.c.running))
-            .group_by(s.c.percentile)
-            .order_by(s.c.percentile)
-        )
-        curve = tuple(
-            (int(position) / customers, int(running) / total)
-            for position, running in points
-            if customers and total
-        )
-        return Pareto(
-            filters=filters,
-            customers=customers,
-            total=total,
-            top_customers=int(top or 0),
-            classes=_groups(classes, customers, total),
-            deciles=_groups(deciles, customers, total),
-            curve=curve,
-        )
+        return await summarize(self.session, ranked(self.actor, filters), filters)
 
     async def customers(self, filters: Filters) -> list[RankedCustomer]:
         """Every customer in rank order, for the export."""
@@ -252,6 +216,61 @@ class ParetoService:
             RankedCustomer(int(p), a, n, int(r), int(run), int(t), int(d), str(c))
             for p, a, n, r, run, t, d, c in rows
         ]
+
+
+async def summarize(session: AsyncSession, s: Subquery, filters: Filters) -> Pareto:
+    """The figures of a `rank` subquery, from one grouped query."""
+    reached = case((s.c.running * 100 >= s.c.total * PARETO_SHARE, s.c.position))
+    rows = await session.execute(
+        select(
+            s.c.percentile,
+            s.c.decile,
+            s.c.abc,
+            func.count(),
+            func.sum(s.c.revenue),
+            func.max(s.c.position),
+            func.max(s.c.running),
+            func.min(reached),
+        ).group_by(s.c.percentile, s.c.decile, s.c.abc)
+    )
+    cells: dict[tuple[int, str], tuple[int, int]] = {}
+    ends: dict[int, tuple[int, int]] = {}
+    top: int | None = None
+    for percentile, decile, abc, count, amount, position, running, first in rows:
+        key = int(decile), str(abc)
+        before = cells.get(key, (0, 0))
+        cells[key] = (before[0] + int(count), before[1] + int(amount or 0))
+        end = ends.get(int(percentile), (0, 0))
+        ends[int(percentile)] = (max(end[0], int(position)), max(end[1], int(running)))
+        if first is not None:
+            top = int(first) if top is None else min(top, int(first))
+    customers = sum(count for count, _amount in cells.values())
+    total = sum(amount for _count, amount in cells.values())
+
+    def summed(match: Any) -> tuple[int, int]:
+        picked = [v for k, v in cells.items() if match(k)]
+        return sum(c for c, _a in picked), sum(a for _c, a in picked)
+
+    deciles = [
+        (str(d), *summed(lambda k, d=d: k[0] == d))
+        for d in range(1, DECILES + 1)
+        if any(k[0] == d for k in cells)
+    ]
+    classes = [(c, *summed(lambda k, c=c: k[1] == c)) for c in CLASSES]
+    curve = tuple(
+        (position / customers, running / total)
+        for _percentile, (position, running) in sorted(ends.items())
+        if customers and total
+    )
+    return Pareto(
+        filters=filters,
+        customers=customers,
+        total=total,
+        top_customers=int(top or 0),
+        classes=_groups(classes, customers, total),
+        deciles=_groups(deciles, customers, total),
+        curve=curve,
+    )
 
 
 BAD_CELL = _l("Give an ABC class (A, B, C) or a decile (D1 to D10).")
