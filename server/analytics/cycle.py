@@ -33,7 +33,18 @@ from typing import Any, Final
 
 from litestar import Response, get
 from litestar.di import NamedDependency
-from sqlalchemy import ColumnElement, case, func, literal, literal_column, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts.models import Account
@@ -162,8 +173,7 @@ class CycleService:
         """Every figure for the deals closed from ``start`` (None: any time) to ``end``
         (exclusive); ``accounts`` narrows to the deals on the accounts it holds."""
         where = self._where(start, end, owner_id, team_id, accounts)
-        cycles = await self._durations(where, contact=False)
-        contacts = await self._durations(where, contact=True)
+        cycles, contacts = await self._durations(where)
         rates = await self._rates(where)
         owners = {key for (kind, key) in {*cycles, *rates} if kind == BY_OWNER}
         names = await self._names(owners)
@@ -192,93 +202,109 @@ class CycleService:
         )
 
     async def _durations(
-        self, where: list[ColumnElement[bool]], *, contact: bool
-    ) -> dict[tuple[str, str | None], Duration]:
-        """Count, average and median days per group (all, by owner, by source)."""
-        if contact:
-            began: Any = (
-                select(func.min(Visit.occurred_at))
-                .where(Visit.account_id == Deal.account_id, Visit.occurred_at <= Deal.closed_at)
-                .correlate(Deal)
-                .scalar_subquery()
-            )
-        else:
-            began = Deal.created_at
-        days = (
+        self, where: list[ColumnElement[bool]]
+    ) -> tuple[dict[tuple[str, str | None], Duration], dict[tuple[str, str | None], Duration]]:
+        """Count, average and median days per group (all, by owner, by source): from creation,
+        and from first contact. One statement: the won deals with both spans are read once
+        (a common table expression, which both databases keep when it is used more than
+        once), then ranked and summed for each measure and grouping (``UNION ALL``)."""
+        first_contact: Any = (
+            select(func.min(Visit.occurred_at))
+            .where(Visit.account_id == Deal.account_id, Visit.occurred_at <= Deal.closed_at)
+            .correlate(Deal)
+            .scalar_subquery()
+        )
+        won = (
             select(
                 Deal.owner_id.label("owner_id"),
                 Deal.source.label("source"),
-                days_between(self.dialect, began, Deal.closed_at).label("days"),
+                days_between(self.dialect, Deal.created_at, Deal.closed_at).label("created"),
+                days_between(self.dialect, first_contact, Deal.closed_at).label("contact"),
             )
             .where(*where, Deal.status == Outcome.WON)
-            .subquery()
+            .cte("won")
         )
-        result: dict[tuple[str, str | None], Duration] = {}
-        for kind in (ALL, BY_OWNER, BY_SOURCE):
-            key: Any = {
-                ALL: literal("").label("key"),
-                BY_OWNER: days.c.owner_id.label("key"),
-                BY_SOURCE: days.c.source.label("key"),
-            }[kind]
-            partition = None if kind == ALL else [key]
-            ranked = (
-                select(
-                    key,
-                    days.c.days,
-                    func.row_number()
-                    .over(partition_by=partition, order_by=days.c.days)
-                    .label("rank"),
-                    func.count().over(partition_by=partition).label("size"),
+        parts = []
+        for measure in ("created", "contact"):
+            days = won.c[measure]
+            for kind in (ALL, BY_OWNER, BY_SOURCE):
+                key: Any = {
+                    ALL: literal(""),
+                    BY_OWNER: cast(won.c.owner_id, String()),  # one type for the union
+                    BY_SOURCE: won.c.source,
+                }[kind]
+                partition = None if kind == ALL else [key]
+                ranked = (
+                    select(
+                        key.label("key"),
+                        days.label("days"),
+                        func.row_number().over(partition_by=partition, order_by=days).label("rank"),
+                        func.count().over(partition_by=partition).label("size"),
+                    )
+                    .where(days.is_not(None))
+                    .subquery()
                 )
-                .where(days.c.days.is_not(None))
-                .subquery()
-            )
-            # The middle row (odd size) or the two middle rows (even size): rank * 2 is even,
-            # so only one of these can hold for a given size.
-            twice = ranked.c.rank * 2
-            in_middle = case(
-                (
-                    or_(
-                        twice == ranked.c.size,
-                        twice == ranked.c.size + 1,
-                        twice == ranked.c.size + 2,
+                # The middle row (odd size) or the two middle rows (even size): rank * 2 is
+                # even, so only one of these can hold for a given size.
+                twice = ranked.c.rank * 2
+                in_middle = case(
+                    (
+                        or_(
+                            twice == ranked.c.size,
+                            twice == ranked.c.size + 1,
+                            twice == ranked.c.size + 2,
+                        ),
+                        ranked.c.days,
                     ),
-                    ranked.c.days,
-                ),
-                else_=None,
-            )
-            rows = await self.session.execute(
-                select(
-                    ranked.c.key,
-                    func.count(),
-                    func.avg(ranked.c.days),
-                    func.avg(in_middle),
-                ).group_by(ranked.c.key)
-            )
-            for group_key, count, average, median in rows:
-                name = None if kind == ALL or group_key is None else str(group_key)
-                result[kind, name] = Duration(
-                    int(count),
-                    None if average is None else float(average),
-                    None if median is None else float(median),
+                    else_=None,
                 )
-        return result
+                parts.append(
+                    select(
+                        literal(measure).label("measure"),
+                        literal(kind).label("kind"),
+                        ranked.c.key,
+                        func.count().label("count"),
+                        func.avg(ranked.c.days).label("average"),
+                        func.avg(in_middle).label("median"),
+                    ).group_by(ranked.c.key)
+                )
+        results: dict[str, dict[tuple[str, str | None], Duration]] = {
+            "created": {},
+            "contact": {},
+        }
+        for measure, kind, group_key, count, average, median in await self.session.execute(
+            union_all(*parts)
+        ):
+            name = None if kind == ALL or group_key is None else str(group_key)
+            if kind == BY_OWNER and name is not None:
+                name = str(uuid.UUID(name))  # SQLite's text is the bare hex
+            results[measure][kind, name] = Duration(
+                int(count),
+                None if average is None else float(average),
+                None if median is None else float(median),
+            )
+        return results["created"], results["contact"]
 
     async def _rates(self, where: list[ColumnElement[bool]]) -> dict[tuple[str, str | None], Rate]:
+        """Won and lost per rep, per source and in all, from one query grouped by both (a few
+        hundred rows at most), summed here."""
         won = func.sum(case((Deal.status == Outcome.WON, 1), else_=0))
         lost = func.sum(case((Deal.status == Outcome.LOST, 1), else_=0))
         closed = [*where, Deal.status.in_([Outcome.WON, Outcome.LOST])]
-        result: dict[tuple[str, str | None], Rate] = {}
-        for kind, column in ((BY_OWNER, Deal.owner_id), (BY_SOURCE, Deal.source)):
-            rows = await self.session.execute(
-                select(column, won, lost).where(*closed).group_by(column)
-            )
-            total = Rate()
-            for key, wins, losses in rows:
-                rate = Rate(int(wins or 0), int(losses or 0))
-                result[kind, None if key is None else str(key)] = rate
-                total = Rate(total.won + rate.won, total.lost + rate.lost)
-            result[ALL, None] = total
+        rows = await self.session.execute(
+            select(Deal.owner_id, Deal.source, won, lost)
+            .where(*closed)
+            .group_by(Deal.owner_id, Deal.source)
+        )
+        result: dict[tuple[str, str | None], Rate] = {(ALL, None): Rate()}
+        for owner, source, wins, losses in rows:
+            for group in (
+                (ALL, None),
+                (BY_OWNER, None if owner is None else str(owner)),
+                (BY_SOURCE, None if source is None else str(source)),
+            ):
+                before = result.get(group, Rate())
+                result[group] = Rate(before.won + int(wins or 0), before.lost + int(losses or 0))
         return result
 
     async def _stages(self, where: list[ColumnElement[bool]], locale: str) -> tuple[StageRate, ...]:
