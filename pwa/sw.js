@@ -20,7 +20,7 @@ const SHELL_NAME = "__account_name__";
 // Small pages of accounts keep each request short, so the rep's own pages are never held up.
 const BRIEFCASE_PAGE_SIZE = 25;
 // Pages every rep needs offline besides the accounts' briefings.
-const LIST_PAGES = ["/today", "/tasks", "/deals", "/search", "/outbox", "/me", "/accounts/new", "/tasks/new"];
+const LIST_PAGES = ["/today", "/tasks", "/deals", "/search", "/outbox", "/me", "/accounts/new", "/tasks/new", "/reports/daily"];
 // The forms of any account, kept once for the stand-in account (see server/briefcase/shell.py).
 const SHELLS = [
   [/^\/accounts\/[0-9a-f-]{36}\/visits\/new$/, `/accounts/${SHELL_ID}/visits/new`],

@@ -39,6 +39,7 @@ from server.auth import pages as auth_pages
 from server.auth import routes as auth_routes
 from server.auth.middleware import AuthenticationMiddleware, check_request_origin
 from server.briefcase.routes import api as briefcase_api
+from server.calendar.pages import pages as calendar_pages
 from server.contacts.routes import api as contacts_api
 from server.db import Database
 from server.deals import forecast as deal_forecast
@@ -53,9 +54,13 @@ from server.fields.routes import api as fields_api
 from server.imports import pages as import_pages
 from server.imports.routes import api as imports_api
 from server.keystore import shared_secret
+from server.locations import pages as location_pages
+from server.locations.routes import api as nearby_api
 from server.purchases.routes import api as purchases_api
 from server.push.pages import pages as push_pages
 from server.push.routes import api as push_api
+from server.reports import pages as report_pages
+from server.reports.routes import api as reports_api
 from server.rules.pages import pages as rule_pages
 from server.settings import Settings
 from server.sync.pages import pages as sync_pages
@@ -167,20 +172,25 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *account_pages.pages,
             *sync_pages,
             *push_pages,
+            *calendar_pages,
             *rule_pages,
             *admin_pages.pages,
             *task_pages.pages,
             *visit_pages.pages,
+            *report_pages.pages,
             *deal_pages.pages,
             *deal_forecast.forecast_pages,
             *analytics_ltv.pages,
             *analytics_sales_pages.pages,
             *analytics_pages.pages,
             *segment_pages.pages,
+            *location_pages.pages,
             accounts_api,
+            nearby_api,
             postal_api,
             contacts_api,
             visits_api,
+            reports_api,
             tasks_api,
             purchases_api,
             export_api,

@@ -5,6 +5,7 @@ from server.analytics.models import AccountRollup, AccountScore, AnalyticsSettin
 from server.audit.models import AuditEntry
 from server.auth.models import ApiToken, LoginThrottle, Team, User, UserSession
 from server.briefcase.models import BriefingChange, ChangeCounter
+from server.calendar.models import CalendarFeed
 from server.contacts.models import Contact
 from server.db import Base
 from server.deals.models import Deal, DealReason, Pipeline, Stage
@@ -12,8 +13,10 @@ from server.duplicates.models import DuplicatePair, DuplicateRule, DuplicateScan
 from server.fields.models import FieldDefinition, VisitForm
 from server.imports.models import ImportChange, ImportIssue, ImportJob, ImportMapping
 from server.keystore import StoredSecret
+from server.locations.models import AccountLocation
 from server.purchases.models import Purchase
 from server.push.models import Delivery, DeliveryAttempt, PushSubscription, Reminder
+from server.reports.models import DailyReport, ReportComment, ReportSetting
 from server.rules.models import FollowUpRule, RuleFiring, RuleRun
 from server.sync.models import SyncMutation
 from server.tasks.models import Task
@@ -22,6 +25,7 @@ from server.visits.models import Visit
 __all__ = [
     "Account",
     "AccountGram",
+    "AccountLocation",
     "AccountPhone",
     "AccountRollup",
     "AccountScore",
@@ -30,8 +34,10 @@ __all__ = [
     "AuditEntry",
     "Base",
     "BriefingChange",
+    "CalendarFeed",
     "ChangeCounter",
     "Contact",
+    "DailyReport",
     "Deal",
     "DealReason",
     "Delivery",
@@ -51,6 +57,8 @@ __all__ = [
     "Purchase",
     "PushSubscription",
     "Reminder",
+    "ReportComment",
+    "ReportSetting",
     "RuleFiring",
     "RuleRun",
     "Segment",

@@ -28,6 +28,7 @@ from server.imports import runner as imports
 from server.push.dispatch import Dispatcher
 from server.push.keys import vapid_signer
 from server.push.reminders import plan
+from server.reports.reminders import remind_missing
 from server.rules.deals import evaluate_deals
 from server.rules.service import evaluate_due
 from server.settings import Settings
@@ -92,6 +93,21 @@ async def reminders(
     return await dispatcher.run(now)
 
 
+async def report_reminders(database: Database, now: datetime) -> int:
+    """Push the reps whose daily report of today is not in at their team's time (once a day
+    each); the pushes made. Once a minute, beside the reminder passes: it reads every rep.
+    A failure here is logged and never holds up the reminders that follow it in the pass."""
+    try:
+        async with database.writing() as session:
+            made = await remind_missing(session, now)
+    except Exception:
+        log.exception("daily report reminders failed")
+        return 0
+    if made:
+        log.info("reminded %d reps of their daily report", made)
+    return made
+
+
 async def run(database: Database, settings: Settings, stop: asyncio.Event) -> None:
     """Pass after pass until ``stop`` is set."""
     dispatcher: Dispatcher | None = None
@@ -111,6 +127,8 @@ async def run(database: Database, settings: Settings, stop: asyncio.Event) -> No
                     last_housekeeping = utcnow()
                 now = utcnow()
                 deal_rules = now - last_deal_rules >= DEAL_RULES_EVERY
+                if deal_rules:
+                    await report_reminders(database, now)
                 await reminders(database, dispatcher, now, deal_rules=deal_rules)
                 if deal_rules:
                     last_deal_rules = now

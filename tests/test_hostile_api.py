@@ -137,6 +137,18 @@ class Api:
                 "version": 1,
                 "stage_id": ids["stage_id"],
             },
+            ("PUT", "/api/reports/daily/{day}"): {
+                "id": new_id(),
+                "activities": "山田商事 訪問",
+                "reflections": "所感",
+                "issues": "課題",
+                "plan": "明日の予定",
+            },
+            ("POST", "/api/reports/daily/{report_id}/comments"): {
+                "id": new_id(),
+                "body": "よく書けています",
+            },
+            ("POST", "/api/reports/daily/{report_id}/read"): {},
             ("POST", "/api/pipelines"): {"name_ja": "保守", "name_en": "Service"},
             ("PATCH", "/api/pipelines/{pipeline_id}"): {"name_ja": "標準"},
             ("POST", "/api/pipelines/{pipeline_id}/stages"): {

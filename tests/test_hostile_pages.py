@@ -235,6 +235,10 @@ async def _setup(world: World) -> tuple[Person, Person, list[str]]:
         json={"id": deal, "account_id": account, "title": "複合機入替", "amount": 1000},
     )
     assert answer.status_code == 201, answer.text
+    report = await rep.put(
+        "/api/reports/daily/2026-01-05", json={"id": new_id(), "reflections": "好感触"}
+    )
+    assert report.status_code == 201, report.text
     fields = (await admin.get("/api/fields?entity=account")).json()["items"]
     ledger = "顧客名,電話\r\n山田商事,03-1234-5678\r\n".encode("cp932")
     upload = await admin.post(
@@ -288,6 +292,13 @@ async def _setup(world: World) -> tuple[Person, Person, list[str]]:
         "/analytics/cycle",
         "/analytics/activity",
         "/analytics/segments",
+        "/reports/daily",
+        "/reports/daily/2026-01-05",
+        "/reports/team",
+        "/reports/weekly",
+        f"/reports/{report.json()['id']}",
+        "/accounts/nearby",
+        "/today/route",
     ]
     return admin, rep, pages
 
@@ -346,6 +357,11 @@ def pages(settings: Settings) -> Iterator[Pages]:
             "deal_id": next(
                 u.split("/")[2] for u in urls if u.startswith("/deals/") and len(u) == 43
             ),
+            "day": "2026-01-05",
+            "report_id": next(
+                u.split("/")[2] for u in urls if u.startswith("/reports/") and len(u) == 45
+            ),
+            "name": "0123456789abcdef0123456789abcdef0123456789a.ics",
         }
         queries = _query_routes(world.client.app, samples)
         yield Pages(world, {"admin": admin, "rep": rep, "visitor": visitor}, forms, queries)

@@ -17,7 +17,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import event, func, select
 
-from server.accounts.briefing import RecentViews, recently_viewed
+from server.accounts.briefing import TIMELINE, RecentViews, recently_viewed
 from server.accounts.models import Account
 from server.app import create_app
 from server.audit.models import Channel
@@ -150,7 +150,7 @@ async def test_search_shows_only_the_reps_own_accounts(
 
 
 async def _fill_account(person: Person, account_id: str, *, many: bool) -> None:
-    visits = 4 if many else 1
+    visits = TIMELINE + 1 if many else 1
     for n in range(visits):
         visit = {
             "id": new_id(),
@@ -158,7 +158,7 @@ async def _fill_account(person: Person, account_id: str, *, many: bool) -> None:
             "kind": "visit",
             "occurred_at": days_ago(10 * (n + 1)),
             "outcome": f"面談{n + 1}回目",
-            "notes": f"訪問メモ{n + 1}",
+            "notes": f"訪問メモ{n + 1}件目",
         }
         assert (await person.post("/api/visits", json=visit)).status_code == 201
     for n in range(3 if many else 1):
@@ -220,11 +220,11 @@ async def test_the_briefing_shows_everything_before_a_meeting(phone: Phone, rep:
     assert "200,000円" in text
     assert "66,667円" in text
     assert text.count("<meter") == 12
-    # the last three visits, newest first; the fourth is left out
-    assert "訪問メモ1" in text
-    assert "訪問メモ3" in text
-    assert "訪問メモ4" not in text
-    assert text.index("訪問メモ1") < text.index("訪問メモ2")
+    # the timeline's latest entries, newest first; the one after them is left out
+    assert "訪問メモ1件目" in text
+    assert f"訪問メモ{TIMELINE}件目" in text
+    assert f"訪問メモ{TIMELINE + 1}件目" not in text
+    assert text.index("訪問メモ1件目") < text.index("訪問メモ2件目")
     assert "見積を送る0" in text
     assert "済んだ用事" not in text
     assert "担当者2" in text

@@ -136,7 +136,15 @@ async def records(rep: Person, admin: Person) -> dict[str, str]:
     deal = new_id()
     made = await rep.post("/api/deals", json={"id": deal, "account_id": account, "title": "商談"})
     assert made.status_code == 201, made.text
+    made = await rep.put(
+        "/api/reports/daily/2026-01-05",
+        json={"id": new_id(), "activities": "山田商事 訪問", "reflections": "好感触"},
+    )
+    assert made.status_code == 201, made.text
+    report = made.json()["id"]
     return {
+        "report_id": report,
+        "day": "2026-01-05",
         "merge_id": merge_id,
         "deal_id": deal,
         "pipeline_id": str(DEFAULT_PIPELINE_ID),

@@ -38,6 +38,7 @@
     [new RegExp(`^/deals$`), "deal.create", (m, form) => ({ entity: form.id, account: form.account_id })],
     [new RegExp(`^/deals/(${UUID})$`), "deal.update", (m) => ({ entity: m[1] })],
     [new RegExp(`^/deals/(${UUID})/stage$`), "deal.stage", (m) => ({ entity: m[1] })],
+    [/^\/reports\/daily\/(\d{4}-\d{2}-\d{2})$/, "daily_report.submit", (m, form) => ({ entity: form.id })],
   ];
 
   const format = (template, values) =>
@@ -223,6 +224,8 @@
   }
 
   function afterQueued(form, mutation) {
+    // A page that shows the queued change itself says so by cancelling this event.
+    if (!form.dispatchEvent(new CustomEvent("fieldcrm:queued", { bubbles: true, cancelable: true, detail: mutation }))) return showOutbox();
     if (mutation.type === "deal.stage") {
       if (form.dataset.ahead) movedDeal(form);
       else {

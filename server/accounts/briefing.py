@@ -1,7 +1,8 @@
 """What a rep reads before a meeting: one account's briefing, in a handful of queries.
 
 `BriefingService.briefing` gathers the account with its owner, a purchase summary (one
-aggregate query, the 12-month trend included), the last visits, the open tasks, the contacts
+aggregate query, the 12-month trend included), the timeline (the latest visits, calls,
+e-mails and meetings, newest first, of the kinds asked for), the open tasks, the contacts
 and the account's custom field definitions. `BriefingService.duplicates` points out accounts
 that a new one may repeat. Opening a briefing is remembered in ``recent_views`` by
 `RecentViews`, which writes the views of concurrent requests together, and `recently_viewed`
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -38,12 +39,14 @@ from server.fields.models import Entity, FieldDefinition
 from server.fields.service import compact
 from server.purchases.models import Purchase
 from server.tasks.models import Task
-from server.visits.models import Visit
+from server.visits.models import Visit, VisitKind
 
 log = logging.getLogger(__name__)
 
 TREND_MONTHS: Final = 12
-LAST_VISITS: Final = 3
+# The timeline's length: enough for the story of the last weeks, small enough for one screen
+# (and for the briefcase, which carries every account's briefing).
+TIMELINE: Final = 10
 OPEN_TASKS: Final = 20
 OPEN_DEALS: Final = 10
 CLOSED_DEALS: Final = 3
@@ -113,6 +116,8 @@ class Briefing:
     deals: list[DealLine] = field(default_factory=list)
     # The customer's RFM segment among all customers and predicted lifetime value (daily).
     score: AccountScore | None = None
+    # The kinds the timeline (``visits``) is filtered to; empty: every kind.
+    timeline_kinds: tuple[str, ...] = ()
 
 
 def month_starts(now: datetime, time_zone: str, count: int = TREND_MONTHS) -> list[datetime]:
@@ -133,8 +138,9 @@ class BriefingService:
         # The pipelines, read once for all the briefings this service makes (a briefcase page).
         self._boards: dict[uuid.UUID, Board] | None = None
 
-    async def briefing(self, account_id: uuid.UUID) -> Briefing:
-        """Everything the briefing screen shows; `NotFound` if the actor may not see it."""
+    async def briefing(self, account_id: uuid.UUID, kinds: Collection[str] = ()) -> Briefing:
+        """Everything the briefing screen shows, the timeline of ``kinds`` only (if any);
+        `NotFound` if the actor may not see it."""
         row = (
             await self.session.execute(
                 select(Account, User.name)
@@ -156,12 +162,13 @@ class BriefingService:
             account=account,
             owner=owner,
             purchases=await self.purchases(account_id),
-            visits=await self._visits(account_id),
+            visits=await self.timeline(account_id, kinds),
             tasks=await self._tasks(account_id),
             contacts=await self._contacts(account_id),
             fields=await self._fields(account),
             deals=await self.deals(account_id),
             score=await self.session.get(AccountScore, account_id),
+            timeline_kinds=tuple(kinds),
         )
 
     async def purchases(
@@ -202,15 +209,20 @@ class BriefingService:
         ]
         return PurchaseSummary(int(count), int(total), _aware(last_at), trend)
 
-    async def _visits(self, account_id: uuid.UUID) -> list[VisitLine]:
-        rows = await self.session.execute(
+    async def timeline(self, account_id: uuid.UUID, kinds: Collection[str] = ()) -> list[VisitLine]:
+        """The account's latest visits, calls, e-mails and meetings (of ``kinds`` only, if
+        any), newest first; the caller has made sure the actor may see the account."""
+        query = (
             select(Visit, User.name, Contact.name)
             .outerjoin(User, User.id == Visit.user_id)
             .outerjoin(Contact, Contact.id == Visit.contact_id)
             .where(Visit.account_id == account_id)
             .order_by(Visit.occurred_at.desc(), Visit.id)
-            .limit(LAST_VISITS)
+            .limit(TIMELINE)
         )
+        if kinds:
+            query = query.where(Visit.kind.in_(kinds))
+        rows = await self.session.execute(query)
         return [VisitLine(visit, author, contact) for visit, author, contact in rows]
 
     async def _tasks(self, account_id: uuid.UUID) -> list[TaskLine]:
@@ -287,6 +299,13 @@ class BriefingService:
         values = account.fields or {}
         definitions = await field_definitions(self.session, Entity.ACCOUNT)
         return [(d, values.get(d["key"])) for d in definitions]
+
+
+def timeline_kinds(raw: str | None) -> tuple[str, ...]:
+    """The kinds a ``?kinds=call,email`` filter names, in their usual order; a name that is
+    no kind is passed over (a filter link never makes one), so no filter shows everything."""
+    asked = {part.strip() for part in (raw or "").split(",")[:8]}
+    return tuple(kind.value for kind in VisitKind if kind.value in asked)
 
 
 async def field_definitions(session: AsyncSession, entity: str) -> list[dict[str, Any]]:

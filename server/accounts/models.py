@@ -60,6 +60,8 @@ class Account(Record, SoftDelete, Base):
 
     __table_args__ = (
         Index("ix_accounts_owner_live", "owner_id", "deleted_at"),
+        # analyses join every customer's rollup to its account for the scope: covered here
+        Index("ix_accounts_id_live", "id", "deleted_at", "owner_id"),
         Index("ix_accounts_reading_key", "reading_key", "name_key"),
         Index("ix_accounts_postal_code", "postal_code"),
         Index("uq_accounts_code", "code", unique=True),

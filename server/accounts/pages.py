@@ -30,6 +30,7 @@ from server.accounts.briefing import (
     RecentViews,
     field_definitions,
     recently_viewed,
+    timeline_kinds,
 )
 from server.accounts.models import Account
 from server.accounts.service import AccountService
@@ -47,7 +48,7 @@ from server.i18n import Text, _l, render_errors
 from server.normalize import format_phone_national, format_postal_code
 from server.validation import form_int
 from server.web.context import request_locale
-from server.web.htmx import is_fragment
+from server.web.htmx import VARY, is_fragment
 from server.web.templating import page
 
 Req = Request[Any, Any, Any]
@@ -323,11 +324,23 @@ async def briefing(
     db: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],
     account_id: FromPath[uuid.UUID],
+    kinds: FromQuery[str | None] = None,
 ) -> Template:
-    """One screen to read before a meeting."""
-    found = await BriefingService(db, actor).briefing(account_id)
+    """One screen to read before a meeting; ``?kinds=call`` filters its timeline (htmx asks
+    for the timeline alone)."""
+    shown = timeline_kinds(kinds)
+    if is_fragment(request):
+        account = await AccountService(db, actor).get(account_id)
+        lines = await BriefingService(db, actor).timeline(account_id, shown)
+        response = page(
+            request, "accounts/_timeline.html", account=account, lines=lines, filtered=shown
+        )
+        response.headers.update(VARY)
+        return response
+    found = await BriefingService(db, actor).briefing(account_id, shown)
     views: RecentViews = request.app.state.recent_views
     response = page(request, "accounts/briefing.html", b=found, account=found.account)
+    response.headers.update(VARY)
     # Remembered once the answer is out and this request's connection is back in the pool:
     # a second connection taken while holding the first starves the pool under load.
     response.background = BackgroundTask(views.record, actor, account_id)

@@ -34,7 +34,8 @@ class AccountRollup(Base):
     window_start: Mapped[datetime]
 
     __table_args__ = (
-        Index("ix_account_rollups_total", "purchase_total"),
+        # Pareto ranks by (purchase_total, account_id), both descending: a backward scan
+        Index("ix_account_rollups_total", "purchase_total", "account_id"),
         Index("ix_account_rollups_last", "last_purchase_at"),
     )
 

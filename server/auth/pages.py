@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.auth.models import User
 from server.auth.scope import Actor
 from server.auth.service import MEETING_LEADS, UserService
+from server.calendar.pages import me_calendar
 from server.db import utcnow
 from server.errors import ValidationFailed
 from server.push.models import PushSubscription
@@ -81,7 +82,7 @@ def zone_choices(locale: str, current: str, now: datetime | None = None) -> list
     for name in names:
         try:
             zone = ZoneInfo(name)
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, OSError):  # OSError: a name too long for a file path
             continue
         offset = moment.astimezone(zone).strftime("%z")
         utc = f"UTC{offset[:3]}:{offset[3:]}" if offset else "UTC"
@@ -100,6 +101,7 @@ def _me_page(
     fragment: bool = False,
     status_code: int = 200,
     devices: list[PushSubscription] | None = None,
+    calendar: dict[str, Any] | None = None,
 ) -> Template:
     chosen = {
         "locale": user.locale,
@@ -121,6 +123,7 @@ def _me_page(
         zones=zone_choices(user.locale, str(chosen["time_zone"])),
         leads=MEETING_LEADS,
         devices=devices or [],
+        calendar=calendar,
     )
     response.headers.update(VARY)
     return response
@@ -136,7 +139,8 @@ async def me_page(
     saved: FromQuery[str] = "",
 ) -> Template:
     devices = await PushService(db, actor, settings.push_allow_hosts).devices()
-    return _me_page(request, user, saved=bool(saved), devices=devices)
+    calendar = await me_calendar(request, db, actor)
+    return _me_page(request, user, saved=bool(saved), devices=devices, calendar=calendar)
 
 
 @post("/me", include_in_schema=False)
@@ -177,6 +181,7 @@ async def me_submit(
             fragment=is_fragment(request),
             status_code=HTTP_422_UNPROCESSABLE_ENTITY,
             devices=await PushService(db, actor, settings.push_allow_hosts).devices(),
+            calendar=await me_calendar(request, db, actor),
         )
     target = "/me?saved=1"
     if is_fragment(request):

@@ -395,9 +395,13 @@ class AuthService:
 
 
 def _is_zone(name: str) -> bool:
+    # IANA names are short ("America/Argentina/ComodRivadavia" is among the longest); a long
+    # one would reach the file system as a path and fail there (OSError) rather than not match
+    if len(name) > 64:
+        return False
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return False
     return True
 

@@ -548,6 +548,20 @@ VISIT_OUTCOMES: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# A visit outcome -> the call outcome a call with it has, and the subject an e-mail has.
+CALL_OUTCOMES: dict[str, str] = {"不在": "no answer", "検討中": "call back"}
+EMAIL_SUBJECTS: dict[str, str] = {
+    "商談継続": "先日のお打ち合わせの御礼",
+    "見積提出": "お見積書送付の件",
+    "受注": "ご注文の御礼",
+    "失注": "ご検討の御礼",
+    "検討中": "資料送付の件",
+    "不在": "ご訪問の御礼",
+    "情報収集": "情報交換の御礼",
+    "定期訪問": "近況のご確認",
+    "クレーム対応": "納品の件のお詫び",
+}
+
 NEXT_STEPS: tuple[str, ...] = (
     "見積書を送付する",
     "再訪問して導入時期を確認",

@@ -52,7 +52,7 @@ from server.demo import data
 from server.purchases.models import Channel, Purchase
 from server.settings import Settings
 from server.tasks.models import Task, TaskKind
-from server.visits.models import Visit, VisitKind
+from server.visits.models import CallOutcome, Visit, VisitKind
 from server.visits.service import follow_up_task_id
 
 # The one password of every demo user; the logins are printed for whoever starts the demo.
@@ -350,6 +350,16 @@ class _Batch:
         yield Task, self.tasks
         yield Purchase, self.purchases
         yield Deal, self.deals
+
+
+def _as_its_kind(row: Row) -> Row:
+    """A demo visit row as the visit service would take it for its kind: a call's outcome is
+    one of the call outcomes and an e-mail has a subject (derived, so no random draw moves)."""
+    kind, outcome = row["kind"], row["outcome"]
+    row["subject"] = data.EMAIL_SUBJECTS.get(outcome, "ご連絡") if kind == VisitKind.EMAIL else None
+    if kind == VisitKind.CALL:
+        row["outcome"] = data.CALL_OUTCOMES.get(outcome, CallOutcome.REACHED.value)
+    return row
 
 
 # The first few accounts of every rep carry the hand-made schedule around today.
@@ -782,26 +792,25 @@ class _Maker:
                         day=follow_up_day,
                     )
                 )
-            visits.append(
-                {
-                    **_record(visit_id, occurred, owner),
-                    "account_id": account_id,
-                    "contact_id": rng.choice(contact_ids)
-                    if contact_ids and rng.random() < 0.7
-                    else None,
-                    "user_id": owner,
-                    "kind": rng.choices(_VISIT_KINDS, cum_weights=_VISIT_KIND_WEIGHTS)[0].value,
-                    "occurred_at": occurred,
-                    "outcome": outcome,
-                    "notes": notes.format(product=rng.choice(data.PRODUCTS).name),
-                    "next_step": next_step,
-                    "follow_up_at": follow_up_at,
-                    "location_lat": None,
-                    "location_lon": None,
-                    "location_accuracy": None,
-                    "fields": {},
-                }
-            )
+            row = {
+                **_record(visit_id, occurred, owner),
+                "account_id": account_id,
+                "contact_id": rng.choice(contact_ids)
+                if contact_ids and rng.random() < 0.7
+                else None,
+                "user_id": owner,
+                "kind": rng.choices(_VISIT_KINDS, cum_weights=_VISIT_KIND_WEIGHTS)[0].value,
+                "occurred_at": occurred,
+                "outcome": outcome,
+                "notes": notes.format(product=rng.choice(data.PRODUCTS).name),
+                "next_step": next_step,
+                "follow_up_at": follow_up_at,
+                "location_lat": None,
+                "location_lon": None,
+                "location_accuracy": None,
+                "fields": {},
+            }
+            visits.append(_as_its_kind(row))
         return visits, tasks
 
     def follow_up(

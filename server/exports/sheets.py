@@ -233,6 +233,7 @@ VISITS = Sheet(
         Column(both("記録者", "Logged by"), Author.name),
         Column(both("種別", "Type"), Visit.kind, Kind.TEXT, _labelled(VISIT_KINDS)),
         Column(both("日時", "When"), Visit.occurred_at, Kind.DATETIME, _local),
+        Column(both("件名", "Subject"), Visit.subject),
         Column(both("結果", "Outcome"), Visit.outcome),
         Column(NOTES, Visit.notes),
         Column(both("次のアクション", "Next step"), Visit.next_step),

@@ -29,6 +29,7 @@ from server.deals.pages import deal_input, move_input
 from server.errors import ValidationFailed
 from server.fields.models import Entity
 from server.fields.service import effective_visit_form
+from server.reports.pages import report_input
 from server.tasks.pages import plan_input, reschedule_input
 from server.tasks.service import TaskService
 from server.validation import REQUIRED, BadValue, parse_uuid
@@ -49,6 +50,7 @@ FORM_TYPES = frozenset(
         "deal.create",
         "deal.update",
         "deal.stage",
+        "daily_report.submit",
     }
 )
 
@@ -99,6 +101,9 @@ async def form_payload(
         data = reschedule_input(task, form, actor.time_zone)
     elif kind == "deal.stage":
         data = move_input(form)
+    elif kind == "daily_report.submit":
+        data = report_input(form)
+        data.pop("id", None)
     elif entity == "deal":
         data = deal_input(form, await field_definitions(session, Entity.DEAL))
         data.pop("id", None)

@@ -60,6 +60,8 @@ from server.errors import (
     ValidationFailed,
 )
 from server.i18n import Text, _l, render_errors
+from server.reports.schemas import DailyReportIn
+from server.reports.service import ReportService
 from server.sync.forms import FORM_TYPES, form_payload, read_form
 from server.sync.models import SyncMutation
 from server.sync.schemas import NOT_OBJECT
@@ -100,6 +102,7 @@ PAYLOADS: dict[str, type[Input]] = {
     "deal.create": DealIn,
     "deal.update": DealIn,
     "deal.stage": DealMove,
+    "daily_report.submit": DailyReportIn,
 }
 # Named by the mutation itself; a payload's own copy is ignored.
 ENVELOPE_FIELDS = frozenset({"id", "version"})
@@ -361,6 +364,9 @@ class SyncService:
             ),
             "deal.update": lambda: DealService(session, actor).update(entity_id, data),
             "deal.stage": lambda: DealService(session, actor).move(entity_id, data),
+            "daily_report.submit": lambda: ReportService(session, actor).submit(
+                {**data, "id": entity_id}
+            ),
         }
         outcome = await writes[mutation.type]()
         record = outcome[0] if isinstance(outcome, tuple) else outcome

@@ -20,6 +20,7 @@ from server.accounts.models import Account
 from server.auth.scope import Actor
 from server.db import utcnow
 from server.deals.lists import DealItem, closing_between, rotting
+from server.locations.service import DayRoute, day_route
 from server.paging import MAX_LIMIT
 from server.tasks.models import Task, TaskKind
 from server.tasks.service import TaskService, visible_tasks
@@ -71,6 +72,8 @@ class Today:
     account_names: dict[uuid.UUID, str]
     closing: list[DealItem] = field(default_factory=list)  # the rep's deals closing this month
     rotting: list[DealItem] = field(default_factory=list)  # sitting in a stage too long
+    # The open visits and meetings in a suggested travel order, with map links.
+    route: DayRoute = field(default_factory=DayRoute)
 
 
 def group_tasks(tasks: Iterable[Task], day: Day) -> TaskGroups:
@@ -163,6 +166,7 @@ async def today(session: AsyncSession, actor: Actor, *, days: int) -> Today:
         account_names=await account_names(session, shown),
         closing=await closing_between(session, actor, *_this_month(day)),
         rotting=await rotting(session, actor, day.now),
+        route=await day_route(session, planned),
     )
 
 

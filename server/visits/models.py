@@ -20,6 +20,15 @@ class VisitKind(enum.StrEnum):
     MEETING = "meeting"
 
 
+class CallOutcome(enum.StrEnum):
+    """How a call went; a call's outcome is one of these (stored as the English value)."""
+
+    REACHED = "reached"
+    NO_ANSWER = "no answer"
+    LEFT_MESSAGE = "left message"
+    CALL_BACK = "call back"
+
+
 class Visit(Record, Base):
     __tablename__ = "visits"
 
@@ -32,6 +41,7 @@ class Visit(Record, Base):
     )
     kind: Mapped[str] = mapped_column(String(16), default=VisitKind.VISIT)
     occurred_at: Mapped[datetime]
+    subject: Mapped[str | None] = mapped_column(String(200))  # an e-mail's, required for one
     outcome: Mapped[str | None] = mapped_column(String(200))
     notes: Mapped[str | None] = mapped_column(Text)
     next_step: Mapped[str | None] = mapped_column(String(500))
@@ -54,6 +64,7 @@ class Visit(Record, Base):
             "user_id": self.user_id,
             "kind": self.kind,
             "occurred_at": self.occurred_at,
+            "subject": self.subject,
             "outcome": self.outcome,
             "notes": self.notes,
             "next_step": self.next_step,

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from litestar import Request, Response, get, post
 from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,7 +29,8 @@ from server.fields.service import effective_visit_form
 from server.i18n import _l, render_errors
 from server.tasks.pages import go, typed_moment
 from server.validation import BadValue, form_int, parse_uuid
-from server.visits.service import VisitService
+from server.visits.models import VisitKind
+from server.visits.service import CALL_OUTCOMES, VisitService
 from server.web.htmx import VARY, is_fragment
 from server.web.templating import page
 
@@ -37,11 +38,13 @@ Req = Request[Any, Any, Any]
 
 # Outcomes are stored as these English values; the form shows them in the reader's language.
 OUTCOMES = ("positive", "follow-up needed", "declined", "not reached")
+KINDS = tuple(kind.value for kind in VisitKind)
 TEXT_FIELDS = (
     "id",
     "kind",
     "occurred_at",
     "contact_id",
+    "subject",
     "outcome",
     "notes",
     "next_step",
@@ -84,6 +87,7 @@ def visit_input(account_id: uuid.UUID, values: Mapping[str, Any]) -> dict[str, A
         "kind": values["kind"],
         "occurred_at": values["occurred_at"] or None,
         "contact_id": values["contact_id"] or None,
+        "subject": values["subject"],
         "outcome": values["outcome"],
         "notes": values["notes"],
         "next_step": values["next_step"],
@@ -124,6 +128,7 @@ async def _form(
         contacts=contacts,
         definitions=definitions,
         outcomes=OUTCOMES,
+        call_outcomes=CALL_OUTCOMES,
         values=values,
         errors=errors or {},
         deals=deals,
@@ -140,14 +145,18 @@ async def new_visit(
     db: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],
     account_id: FromPath[uuid.UUID],
+    kind: FromQuery[str | None] = None,
+    contact_id: FromQuery[str | None] = None,
 ) -> Template:
-    """A blank visit form: now, a visit, the team's own fields with their defaults."""
+    """A blank visit form: now, a visit (or the ``kind`` asked for, e.g. a call from the
+    briefing), with the ``contact_id`` asked for, the team's own fields with their defaults."""
     definitions = (await effective_visit_form(db, actor.team_id)).fields()
     now = utcnow().astimezone(ZoneInfo(actor.time_zone))
     values: dict[str, Any] = dict.fromkeys(TEXT_FIELDS, "")
     values |= {
         "id": str(uuid.uuid4()),
-        "kind": "visit",
+        "kind": kind if kind in KINDS else VisitKind.VISIT.value,
+        "contact_id": contact_id if contact_id and _is_uuid(contact_id) else "",
         "occurred_at": now.strftime("%Y-%m-%dT%H:%M"),
         "fields": {d["key"]: d.get("default") for d in definitions},
     }
@@ -203,6 +212,14 @@ async def _move_deal(
         raise ValidationFailed(
             {"deal_stage_id": [m for messages in failed.errors.values() for m in messages]}
         ) from None
+
+
+def _is_uuid(raw: str) -> bool:
+    try:
+        parse_uuid(raw)
+    except BadValue:
+        return False
+    return True
 
 
 NO_SUCH_DEAL = _l("No such deal at this account.")

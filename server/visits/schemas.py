@@ -26,6 +26,7 @@ class VisitOut(msgspec.Struct):
     user_id: uuid.UUID | None
     kind: str
     occurred_at: datetime
+    subject: str | None
     outcome: str | None
     notes: str | None
     next_step: str | None
@@ -47,6 +48,7 @@ class VisitIn(Input):
     contact_id: uuid.UUID | UnsetType | None = UNSET
     kind: str | UnsetType | None = UNSET
     occurred_at: str | UnsetType | None = UNSET
+    subject: str | UnsetType | None = UNSET
     outcome: str | UnsetType | None = UNSET
     notes: str | UnsetType | None = UNSET
     next_step: str | UnsetType | None = UNSET

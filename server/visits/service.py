@@ -23,6 +23,7 @@ from server.fields.service import effective_visit_form
 from server.fields.types import Spec
 from server.fields.validator import clean_custom_values, clean_values, load_specs
 from server.i18n import _l
+from server.locations.service import record_checkins
 from server.paging import Page, clamp_limit, keyset_page, moment_key
 from server.records import (
     audit_created,
@@ -34,8 +35,8 @@ from server.records import (
 )
 from server.tasks.models import Task, TaskKind
 from server.tasks.service import TaskService
-from server.validation import BadValue, BadValues, Reader, parse_uuid
-from server.visits.models import Visit, VisitKind
+from server.validation import REQUIRED, BadValue, BadValues, Reader, parse_uuid
+from server.visits.models import CallOutcome, Visit, VisitKind
 
 ENTITY = "visit"
 ACCOUNT = "account"  # what `AccountService.get` names in its `NotFound`
@@ -143,6 +144,7 @@ class VisitService:
         if saved is not visit:
             return saved, False
         await self.accounts.touch_contact(account.id, visit.occurred_at)
+        await record_checkins(self.session, [visit])
         if visit.follow_up_at is not None:
             await TaskService(self.session, self.actor).create(
                 self._follow_up(visit, account), visit_id=visit.id
@@ -181,6 +183,7 @@ class VisitService:
         for task in tasks:
             self._add_new(task, "task")
         await self._touch_contacts(latest, known.accounts)
+        await record_checkins(self.session, [a for a in answers if isinstance(a, Visit)])
         return answers
 
     async def _known(self, items: Sequence[Mapping[str, Any]]) -> _Known:
@@ -330,11 +333,13 @@ class VisitService:
         read.identifier("contact_id")
         read.choice("kind", [k.value for k in VisitKind], default=VisitKind.VISIT.value)
         read.moment("occurred_at")
+        read.text("subject", max_length=200)
         read.text("outcome", max_length=200)
         read.text("notes", max_length=20000)
         read.text("next_step", max_length=500)
         read.moment("follow_up_at")
         read.custom("location", _location, required=False)
+        _check_kind(read)
         values = read.finish()
         values.pop("account_id")
         values["occurred_at"] = values["occurred_at"] or utcnow()
@@ -344,6 +349,22 @@ class VisitService:
                 {"follow_up_at": [_l("The follow-up must come after the visit.")]}
             )
         return values
+
+
+def _check_kind(read: Reader) -> None:
+    """What a kind asks of the rest: an e-mail has a subject, a call one of the call outcomes
+    (the quick "log the call" sheet offers just these, and reports count them)."""
+    kind, values = read.values.get("kind"), read.values
+    if kind == VisitKind.EMAIL and "subject" in values and not values["subject"]:
+        read.errors.add("subject", REQUIRED)
+    outcome = values.get("outcome")
+    if kind == VisitKind.CALL and outcome and outcome not in CALL_OUTCOMES:
+        read.errors.add(
+            "outcome", _l("Must be one of: {options}.", options=", ".join(CALL_OUTCOMES))
+        )
+
+
+CALL_OUTCOMES = tuple(outcome.value for outcome in CallOutcome)
 
 
 def _maybe_uuid(raw: Any) -> uuid.UUID | None:

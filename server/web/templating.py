@@ -37,6 +37,9 @@ FEATURES = (
     "duplicates",
     "deals",
     "analytics",
+    "reports",
+    "locations",
+    "calendar",
 )
 
 
