@@ -359,7 +359,7 @@ async def test_a_filter_chip_under_htmx_answers_the_timeline_alone(
     assert timeline_kinds(fragment.text) == ["visit"]
     assert "HX-Request" in fragment.headers["Vary"]
     assert timeline_kinds(empty.text) == []
-    assert "Nothing of this kind yet." in empty.text
+    assert "この種類の記録はまだありません。" in empty.text
 
 
 async def test_the_visit_form_opens_as_the_kind_and_contact_asked_for(
