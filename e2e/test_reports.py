@@ -101,8 +101,10 @@ def test_the_managers_comment_arrives_as_a_push_and_opens_the_report(
 ) -> None:
     context.grant_permissions(["notifications"], origin=server_url)
     keep_the_briefcase(page, server_url, "rep3@example.com")
-    # Quiet hours would hold the comment's push until the morning: none for this rep.
+    # Quiet hours would hold the comment's push until the morning: none for this rep; and
+    # Japanese, whatever an earlier journey chose for this demo login.
     page.goto(f"{server_url}/me")
+    page.locator("input[name=locale][value=ja]").check()
     page.locator("#quiet_start").fill("00:00")
     page.locator("#quiet_end").fill("00:00")
     page.locator("#quiet_end").press("Enter")
