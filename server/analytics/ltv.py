@@ -59,7 +59,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.accounts.models import Account
 from server.analytics import clv
 from server.analytics.filters import Filters, account_scope
-from server.analytics.models import AccountRollup, AnalyticsSetting
+from server.analytics.models import AccountRollup, AnalyticsSetting, keep_setting
 from server.analytics.pages import (
     ExportColumn,
     export_format,
@@ -236,13 +236,8 @@ async def refit(database: Database, actor: Actor | None, now: datetime) -> Fitte
     except clv.ModelError:
         return None
     async with database.writing() as session:
-        setting = await session.get(AnalyticsSetting, MODEL_KEY)
-        if setting is None:
-            setting = AnalyticsSetting(key=MODEL_KEY)
-            session.add(setting)
-        setting.value = model.as_value()
-        setting.updated_at = now
-        setting.updated_by = actor.user_id if actor else None
+        by = actor.user_id if actor else None
+        await keep_setting(session, MODEL_KEY, model.as_value(), at=now, by=by)
     return model
 
 
@@ -364,14 +359,9 @@ class LtvService:
         if not self.actor.is_admin:
             raise Forbidden(ADMINS_ONLY)
         settings = read_settings(data)
-        setting = await self.session.get(AnalyticsSetting, SETTINGS_KEY)
-        if setting is None:
-            setting = AnalyticsSetting(key=SETTINGS_KEY)
-            self.session.add(setting)
-        setting.value = settings.as_value()
-        setting.updated_at = self.now
-        setting.updated_by = self.actor.user_id
-        await self.session.flush()
+        await keep_setting(
+            self.session, SETTINGS_KEY, settings.as_value(), at=self.now, by=self.actor.user_id
+        )
         return settings
 
     def _scope(self, filters: Filters) -> list[Any]:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, String
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db import Base, JSONType, Record, SoftDelete, utcnow
@@ -54,6 +55,25 @@ class AnalyticsSetting(Base):
     value: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_by: Mapped[uuid.UUID | None]
+
+
+async def keep_setting(
+    session: AsyncSession,
+    key: str,
+    value: dict[str, Any],
+    *,
+    at: datetime,
+    by: uuid.UUID | None = None,
+) -> None:
+    """Write the setting ``key`` (made the first time), in the session's transaction."""
+    setting = await session.get(AnalyticsSetting, key)
+    if setting is None:
+        setting = AnalyticsSetting(key=key)
+        session.add(setting)
+    setting.value = value
+    setting.updated_at = at
+    setting.updated_by = by
+    await session.flush()
 
 
 class Segment(Record, SoftDelete, Base):

@@ -69,7 +69,7 @@ from sqlalchemy.sql.selectable import Subquery
 
 from server.accounts.models import Account
 from server.analytics.filters import Filters, account_scope, read_filters
-from server.analytics.models import AccountRollup, AnalyticsSetting
+from server.analytics.models import AccountRollup, AnalyticsSetting, keep_setting
 from server.analytics.segments import register
 from server.auth.scope import Actor
 from server.db import utcnow
@@ -263,13 +263,7 @@ async def stored_quintiles(session: AsyncSession) -> Quintiles | None:
 async def store_quintiles(session: AsyncSession, now: datetime) -> Quintiles:
     """Measure the boundaries and keep them."""
     quintiles = await measure_quintiles(session, now)
-    setting = await session.get(AnalyticsSetting, QUINTILE_SETTING)
-    if setting is None:
-        setting = AnalyticsSetting(key=QUINTILE_SETTING)
-        session.add(setting)
-    setting.value = quintiles.as_value()
-    setting.updated_at = now
-    await session.flush()
+    await keep_setting(session, QUINTILE_SETTING, quintiles.as_value(), at=now)
     return quintiles
 
 
@@ -409,14 +403,7 @@ class RfmService:
             raise Forbidden(ADMINS_ONLY)
         thresholds = read_thresholds(data)
         value = thresholds.as_value() if thresholds else {"mode": QUINTILES}
-        setting = await self.session.get(AnalyticsSetting, SETTING)
-        if setting is None:
-            setting = AnalyticsSetting(key=SETTING)
-            self.session.add(setting)
-        setting.value = value
-        setting.updated_at = utcnow()
-        setting.updated_by = self.actor.user_id
-        await self.session.flush()
+        await keep_setting(self.session, SETTING, value, at=utcnow(), by=self.actor.user_id)
         if thresholds is None:
             await store_quintiles(self.session, self.now)
         return thresholds

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.analytics import ltv
 from server.analytics.filters import Filters
-from server.analytics.models import AccountScore, AnalyticsSetting
+from server.analytics.models import AccountScore, AnalyticsSetting, keep_setting
 from server.analytics.rfm import SEGMENTS, RfmService, Segment, scored
 from server.auth.scope import Actor
 from server.db import Database, UTCDateTime
@@ -54,13 +54,8 @@ async def score_all(database: Database, now: datetime) -> int:
 
 
 async def _mark(session: AsyncSession, now: datetime) -> int:
-    setting = await session.get(AnalyticsSetting, SETTING)
-    if setting is None:
-        setting = AnalyticsSetting(key=SETTING)
-        session.add(setting)
     count = int(await session.scalar(select(func.count()).select_from(AccountScore)) or 0)
-    setting.value = {"scored_at": now.isoformat(), "customers": count}
-    setting.updated_at = now
+    await keep_setting(session, SETTING, {"scored_at": now.isoformat(), "customers": count}, at=now)
     return count
 
 

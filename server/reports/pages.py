@@ -27,7 +27,7 @@ from server.i18n import render_errors
 from server.reports.models import EDITABLE, DailyReport
 from server.reports.prefill import Prefiller
 from server.reports.reminders import remind_time, set_remind_time
-from server.reports.service import BAD_DAY, ReportService, parse_day, week_of
+from server.reports.service import ReportService, read_day, week_of
 from server.tasks.pages import go
 from server.validation import BAD_ID, BadValue, form_int, parse_uuid
 from server.web.htmx import VARY, is_fragment
@@ -50,15 +50,6 @@ def report_input(form: FormMultiDict) -> dict[str, Any]:
     if version is not None:
         data["version"] = version
     return data
-
-
-def _day_or_400(raw: str | None, service: ReportService) -> date:
-    if not raw:
-        return service.today()
-    try:
-        return parse_day(raw)
-    except ValueError:
-        raise BadRequest({"day": [BAD_DAY]}) from None
 
 
 def _values(report: DailyReport) -> dict[str, str]:
@@ -148,7 +139,7 @@ async def day_report(
     day: FromPath[str],
 ) -> Template:
     """The rep's report of ``day``."""
-    return await _daily(request, db, actor, _day_or_400(day, ReportService(db, actor)))
+    return await _daily(request, db, actor, read_day(day, ReportService(db, actor).today()))
 
 
 @post("/reports/daily/{day:str}", include_in_schema=False)
@@ -159,7 +150,7 @@ async def submit_report(
     day: FromPath[str],
 ) -> Template | Response[Any]:
     """Submit (or change) the report; once however often the form is sent."""
-    when = _day_or_400(day, ReportService(db, actor))
+    when = read_day(day, ReportService(db, actor).today())
     form = await request.form()
     data = report_input(form)
     typed = {name: _one(form, name) for name in FORM_FIELDS}
@@ -292,7 +283,7 @@ async def team_page(
     if not (actor.is_admin or actor.is_manager):
         raise Forbidden()
     service = ReportService(db, actor)
-    when = _day_or_400(day, service)
+    when = read_day(day, service.today())
     lines = await service.team_day(when)
     teams = await service.teams()
     times = {team.id: await remind_time(db, team.id) for team in teams}
@@ -354,7 +345,7 @@ async def weekly_page(
 ) -> Template:
     """A rep's week (Monday to Sunday): each day's report in short, or missing."""
     service = ReportService(db, actor)
-    when = _day_or_400(week, service)
+    when = read_day(week, service.today())
     user = await service.rep(rep or actor.user_id or uuid.uuid4())
     days = await service.week(user.id, when)
     monday = week_of(when)[0]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Any
 
 import msgspec
@@ -14,7 +13,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth.scope import Actor
-from server.errors import BadRequest, ValidationFailed
+from server.errors import ValidationFailed
 from server.i18n import _l
 from server.paging import keyset_page, moment_key
 from server.reports.models import DailyReport
@@ -26,7 +25,7 @@ from server.reports.schemas import (
     DailyReportPage,
     RepRef,
 )
-from server.reports.service import BAD_DAY, CommentView, ReportService, parse_day
+from server.reports.service import CommentView, ReportService, read_day
 from server.web.api import provided
 from server.web.openapi import api_errors
 
@@ -45,15 +44,6 @@ def comment_value(view: CommentView) -> dict[str, Any]:
     return {**view.comment.public(), "author_name": view.author_name}
 
 
-def _day(raw: str | None, service: ReportService) -> date:
-    if raw is None or raw == "":
-        return service.today()
-    try:
-        return parse_day(raw)
-    except ValueError:
-        raise BadRequest({"day": [BAD_DAY]}) from None
-
-
 @get("/api/reports/daily", responses=api_errors(404))
 async def list_reports(
     db: NamedDependency[AsyncSession],
@@ -66,7 +56,7 @@ async def list_reports(
     """The reports of ``day`` (default today, in the caller's zone) that the caller reads: a
     rep their own, a manager their team's, an admin everyone's; ``rep`` narrows to one rep."""
     service = ReportService(db, actor)
-    when = _day(day, service)
+    when = read_day(day, service.today())
     stmt = service._visible().where(DailyReport.day == when)
     if rep is not None:
         await service.rep(rep)
@@ -111,7 +101,7 @@ async def submit_report(
     an edit of a submitted report carries its ``version`` (200; 409 if someone else changed the
     same fields, or without a version when it differs from what is there)."""
     service = ReportService(db, actor)
-    when = _day(day, service)
+    when = read_day(day, service.today())
     values = provided(data)
     if values.get("day") not in (None, when.isoformat()):
         raise ValidationFailed({"day": [OTHER_DAY]})

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.auth.models import Role, Team, User
 from server.auth.scope import Actor, visible_owner
 from server.db import utcnow
-from server.errors import Conflict, Forbidden, IdInUse, NotFound, ValidationFailed
+from server.errors import BadRequest, Conflict, Forbidden, IdInUse, NotFound, ValidationFailed
 from server.i18n import _l
 from server.push.models import Reminder, ReminderState
 from server.push.notices import Notice, notify
@@ -77,6 +77,16 @@ def parse_day(raw: Any) -> date:
     if not MIN_YEAR <= day.year <= MAX_YEAR:
         raise ValueError(raw)
     return day
+
+
+def read_day(raw: str | None, today: date) -> date:
+    """A day given in an address or a query (empty: ``today``); `BadRequest` names it."""
+    if not raw:
+        return today
+    try:
+        return parse_day(raw)
+    except ValueError:
+        raise BadRequest({"day": [BAD_DAY]}) from None
 
 
 def today_in(time_zone: str, now: datetime | None = None) -> date:
