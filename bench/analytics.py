@@ -55,7 +55,7 @@ from server.accounts.models import Account
 from server.analytics import clv, ltv
 from server.analytics.filters import Filters, account_scope
 from server.analytics.models import AccountRollup
-from server.analytics.pareto import Pareto, ParetoService, rank, summarize
+from server.analytics.pareto import Pareto, ParetoService, summarize
 from server.analytics.rfm import RfmService, measure_quintiles, segment_of
 from server.audit.models import Channel
 from server.auth.models import User
@@ -266,14 +266,14 @@ async def rollup_rfm(session: Any, actor: Actor, filters: Filters) -> dict[str, 
 
 async def raw_pareto(session: Any, actor: Actor, filters: Filters) -> dict[str, Any]:
     """The Pareto figures from the purchase rows: each customer's revenue grouped from
-    ``purchases``, then ranked and summed exactly as the page does (`rank`, `summarize`)."""
+    ``purchases``, then ranked and summed exactly as the page does (`summarize`)."""
     raw = _purchases_per_account(actor, filters)
     revenue = (
         select(raw.c.account_id, raw.c.purchase_total.label("revenue"))
         .where(raw.c.purchase_total > 0)
         .subquery("revenue")
     )
-    return _pareto_figures(await summarize(session, rank(revenue), filters))
+    return _pareto_figures(await summarize(session, revenue, filters))
 
 
 async def rollup_pareto(session: Any, actor: Actor, filters: Filters) -> dict[str, Any]:

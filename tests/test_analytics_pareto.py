@@ -24,18 +24,20 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 import re
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from python_calamine import CalamineWorkbook
+from sqlalchemy import BigInteger, Column, Integer, MetaData, Table, select
 
-from server.analytics.filters import read_filters
+from server.analytics.filters import Filters, read_filters
 from server.analytics.pages import PARETO_COLUMNS
-from server.analytics.pareto import ParetoService
+from server.analytics.pareto import ParetoService, summarize
 from server.analytics.svg import curve_chart
 from server.audit.models import Channel
 from server.auth.scope import Actor
@@ -238,3 +240,83 @@ async def test_exports(customers: dict[str, str], rep: Person) -> None:
     cells = sheet.to_python()
     assert cells[1][:3] == [1, "顧客P1", 101_000]
     assert len(cells) == 11
+
+
+def _by_hand(revenues: list[tuple[int, int]]) -> dict[str, Any]:
+    """The figures from a list of (id, revenue), one customer at a time in rank order."""
+    ordered = sorted(revenues, key=lambda r: (r[1], r[0]), reverse=True)
+    n, total = len(ordered), sum(r for _i, r in ordered)
+    deciles: dict[int, list[int]] = {}
+    classes: dict[str, list[int]] = {"A": [0, 0], "B": [0, 0], "C": [0, 0]}
+    ends: dict[int, tuple[int, int]] = {}
+    running, top = 0, None
+    size, larger = divmod(n, 10)
+    psize, plarger = divmod(n, 100)
+    for position, (_id, amount) in enumerate(ordered, start=1):
+        before, running = running, running + amount
+        # NTILE: the first `larger` groups have size + 1 members
+        decile = next(
+            g + 1 for g in range(10) if position <= sum(size + (i < larger) for i in range(g + 1))
+        )
+        percentile = next(
+            g + 1
+            for g in range(100)
+            if position <= sum(psize + (i < plarger) for i in range(g + 1))
+        )
+        deciles.setdefault(decile, [0, 0])
+        deciles[decile][0] += 1
+        deciles[decile][1] += amount
+        cls = "A" if before * 100 < total * 70 else "B" if before * 100 < total * 90 else "C"
+        classes[cls][0] += 1
+        classes[cls][1] += amount
+        ends[percentile] = (position, running)
+        if top is None and running * 100 >= total * 80:
+            top = position
+    return {
+        "customers": n,
+        "total": total,
+        "top": top,
+        "deciles": [tuple(deciles[d]) for d in sorted(deciles)],
+        "classes": [tuple(classes[c]) for c in "ABC"],
+        "curve": [(p / n, r / total) for _k, (p, r) in sorted(ends.items())],
+    }
+
+
+@pytest.mark.parametrize(("customers", "seed"), [(7, 1), (230, 2), (1_001, 3)])
+async def test_figures_equal_a_customer_by_customer_count(
+    database: Database, customers: int, seed: int
+) -> None:
+    """On random revenue with many ties, the figures read at the group ends and crossings are
+    those of walking every customer in rank order (the windows ``NTILE`` and running sums)."""
+    chance = random.Random(seed)  # noqa: S311 - test data, not secrets
+    revenues = [
+        (i, chance.choice([500, 1_000, 1_000, 3_000, chance.randint(1, 90_000)]))
+        for i in range(customers)
+    ]
+    given = Table(
+        f"given_{seed}", MetaData(), Column("account_id", Integer), Column("revenue", BigInteger)
+    )
+    async with database.writing() as session:
+        await session.run_sync(lambda s: given.create(s.connection()))
+        await session.execute(
+            given.insert(), [{"account_id": i, "revenue": r} for i, r in revenues]
+        )
+    try:
+        async with database.session() as session:
+            pareto = await summarize(
+                session,
+                select(given.c.account_id, given.c.revenue).subquery("revenue"),
+                Filters(start=None, end=date(2026, 1, 1)),
+            )
+    finally:
+        async with database.writing() as session:
+            await session.run_sync(lambda s: given.drop(s.connection()))
+    expected = _by_hand(revenues)
+    assert (pareto.customers, pareto.total, pareto.top_customers) == (
+        expected["customers"],
+        expected["total"],
+        expected["top"],
+    )
+    assert [(d.customers, d.revenue) for d in pareto.deciles] == expected["deciles"]
+    assert [(c.customers, c.revenue) for c in pareto.classes] == expected["classes"]
+    assert pareto.curve == tuple(expected["curve"])

@@ -22,12 +22,11 @@ ROWS UNBOUNDED PRECEDING)``, ``SUM(revenue) OVER ()`` and ``NTILE(10) OVER (ORDE
   does not divide by ten, the first groups have one more), decile 1 the top: customers,
   revenue, share of the total, cumulative share, average revenue per customer.
 
-Shares are computed from whole-yen sums and shown as percentages; the figures come from one
-aggregate query over the ranked set, grouped by percentile, decile and class (at most a few
-hundred rows: the groups nest but for the customers at their edges), which loads none of the
-customers themselves. A class
-(``A``) or a decile (``D3``) can be saved as a named segment (`server.analytics.segments`:
-analysis ``pareto``).
+Shares are computed from whole-yen sums and shown as percentages. Every figure is a running
+total at a known position, so the page's figures come from one statement that returns only
+those rows (`summarize`); the windows of `rank` serve the export and saved cells, which need
+each customer. A class (``A``) or a decile (``D3``) can be saved as a named segment
+(`server.analytics.segments`: analysis ``pareto``).
 """
 
 from __future__ import annotations
@@ -193,7 +192,7 @@ class ParetoService:
 
     async def pareto(self, filters: Filters) -> Pareto:
         """The 80/20 figure, the curve, the ABC classes and the deciles."""
-        return await summarize(self.session, ranked(self.actor, filters), filters)
+        return await summarize(self.session, revenue(self.actor, filters), filters)
 
     async def customers(self, filters: Filters) -> list[RankedCustomer]:
         """Every customer in rank order, for the export."""
@@ -218,58 +217,107 @@ class ParetoService:
         ]
 
 
-async def summarize(session: AsyncSession, s: Subquery, filters: Filters) -> Pareto:
-    """The figures of a `rank` subquery, from one grouped query."""
-    reached = case((s.c.running * 100 >= s.c.total * PARETO_SHARE, s.c.position))
-    rows = await session.execute(
-        select(
-            s.c.percentile,
-            s.c.decile,
-            s.c.abc,
-            func.count(),
-            func.sum(s.c.revenue),
-            func.max(s.c.position),
-            func.max(s.c.running),
-            func.min(reached),
-        ).group_by(s.c.percentile, s.c.decile, s.c.abc)
-    )
-    cells: dict[tuple[int, str], tuple[int, int]] = {}
-    ends: dict[int, tuple[int, int]] = {}
-    top: int | None = None
-    for percentile, decile, abc, count, amount, position, running, first in rows:
-        key = int(decile), str(abc)
-        before = cells.get(key, (0, 0))
-        cells[key] = (before[0] + int(count), before[1] + int(amount or 0))
-        end = ends.get(int(percentile), (0, 0))
-        ends[int(percentile)] = (max(end[0], int(position)), max(end[1], int(running)))
-        if first is not None:
-            top = int(first) if top is None else min(top, int(first))
-    customers = sum(count for count, _amount in cells.values())
-    total = sum(amount for _count, amount in cells.values())
+def ntile_ends(customers: int, groups: int) -> list[int]:
+    """The last position of each of ``groups`` groups of ``customers`` in rank order, as
+    ``NTILE(groups)`` makes them: the first ``customers % groups`` groups have one more;
+    fewer customers than groups make one group each."""
+    size, larger = divmod(customers, groups)
+    ends, end = [], 0
+    for group in range(min(groups, customers)):
+        end += size + (1 if group < larger else 0)
+        ends.append(end)
+    return ends
 
-    def summed(match: Any) -> tuple[int, int]:
-        picked = [v for k, v in cells.items() if match(k)]
-        return sum(c for c, _a in picked), sum(a for _c, a in picked)
 
-    deciles = [
-        (str(d), *summed(lambda k, d=d: k[0] == d))
-        for d in range(1, DECILES + 1)
-        if any(k[0] == d for k in cells)
-    ]
-    classes = [(c, *summed(lambda k, c=c: k[1] == c)) for c in CLASSES]
-    curve = tuple(
-        (position / customers, running / total)
-        for _percentile, (position, running) in sorted(ends.items())
-        if customers and total
+def _ntile(position: Any, customers: Any, groups: int) -> ColumnElement[Any]:
+    """``NTILE(groups)`` of a position among ``customers``, by arithmetic (see `ntile_ends`)."""
+    size = customers // groups
+    larger = customers % groups
+    return case(
+        (position <= (size + 1) * larger, (position - 1) // (size + 1) + 1),
+        else_=larger + (position - 1 - (size + 1) * larger) // size + 1,
     )
+
+
+async def summarize(session: AsyncSession, r: Subquery, filters: Filters) -> Pareto:
+    """The figures of the customers of a `revenue`-shaped subquery (account_id, revenue).
+
+    Every figure is a running total at a known position: the end of a decile or a percentile
+    (``NTILE`` ends, which follow from the number of customers) or the customer who crosses
+    70, 80 or 90 % of the revenue. One statement ranks the customers with two windows over one
+    order (``ROW_NUMBER()`` and the running sum) and returns only the rows at those positions,
+    about 110, so no customer is grouped or loaded; the count and total come from the same
+    statement (the customers are a ``MATERIALIZED`` common table read twice, never computed
+    twice).
+    """
+    customers = select(r.c.account_id, r.c.revenue).cte("customers").prefix_with("MATERIALIZED")
+    sizes = select(
+        func.count().label("n"), func.coalesce(func.sum(customers.c.revenue), 0).label("total")
+    ).cte("sizes")
+    order = (customers.c.revenue.desc(), customers.c.account_id.desc())
+    windows = select(
+        customers.c.revenue,
+        func.row_number().over(order_by=order).label("position"),
+        func.sum(customers.c.revenue).over(order_by=order, rows=(None, 0)).label("running"),
+    ).cte("windows")
+    position, running, amount = windows.c.position, windows.c.running, windows.c.revenue
+    n, total = sizes.c.n, sizes.c.total
+
+    def group_end(groups: int) -> ColumnElement[bool]:
+        return _ntile(position, n, groups) != _ntile(position + 1, n, groups)
+
+    def crosses(share: int) -> ColumnElement[bool]:
+        return (running * 100 >= total * share) & ((running - amount) * 100 < total * share)
+
+    rows = (
+        await session.execute(
+            select(n, total, position, running)
+            .select_from(sizes)
+            .outerjoin(
+                windows,
+                (position == n)
+                | group_end(DECILES)
+                | group_end(CURVE_POINTS)
+                | crosses(A_SHARE)
+                | crosses(PARETO_SHARE)
+                | crosses(B_SHARE),
+            )
+        )
+    ).all()
+    count, total_revenue = int(rows[0][0]), int(rows[0][1])
+    if not count or total_revenue <= 0:
+        return Pareto(filters, 0, 0, 0, _groups([(c, 0, 0) for c in CLASSES], 0, 0), (), ())
+    at = {int(p): int(run) for _n, _t, p, run in rows if p is not None}
+    at[0] = 0
+    crossing = {
+        share: min(p for p in at if p and at[p] * 100 >= total_revenue * share)
+        for share in (A_SHARE, PARETO_SHARE, B_SHARE)
+    }
+
+    def spans(ends: list[int]) -> list[tuple[int, int]]:
+        """(customers, revenue) of the groups ending at ``ends``."""
+        starts = [0, *ends[:-1]]
+        return [(end - start, at[end] - at[start]) for start, end in zip(starts, ends, strict=True)]
+
+    a_end, b_end = crossing[A_SHARE], crossing[B_SHARE]
+    classes = spans([a_end, b_end, count])
+    deciles = spans(ntile_ends(count, DECILES))
     return Pareto(
         filters=filters,
-        customers=customers,
-        total=total,
-        top_customers=int(top or 0),
-        classes=_groups(classes, customers, total),
-        deciles=_groups(deciles, customers, total),
-        curve=curve,
+        customers=count,
+        total=total_revenue,
+        top_customers=crossing[PARETO_SHARE],
+        classes=_groups(
+            [(name, c, a) for name, (c, a) in zip(CLASSES, classes, strict=True)],
+            count,
+            total_revenue,
+        ),
+        deciles=_groups(
+            [(str(d), c, a) for d, (c, a) in enumerate(deciles, start=1)], count, total_revenue
+        ),
+        curve=tuple(
+            (end / count, at[end] / total_revenue) for end in ntile_ends(count, CURVE_POINTS)
+        ),
     )
 
 
