@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bench.backup import rows as backup_rows
 from bench.duplicates import rows as duplicate_rows
 
 Row = tuple[str, str, str, str, str]  # figure, FieldCRM, baseline, ratio, target (met?)
@@ -368,6 +369,7 @@ SECTIONS = (
     ("duplicates", "7. Duplicates", duplicate_rows),
     ("deals", "8. Deals", _deals),
     ("analytics", "9. Analyses", _analytics),
+    ("backup", "10. Backups", backup_rows),
 )
 
 

@@ -22,7 +22,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import analytics, deals, duplicates, firstload, offline, pages, push, search, writes
+from bench import (
+    analytics,
+    backup,
+    deals,
+    duplicates,
+    firstload,
+    offline,
+    pages,
+    push,
+    search,
+    writes,
+)
 from bench.common import MODES, ROOT, Mode, pg
 from bench.report import table
 
@@ -36,6 +47,7 @@ BENCHMARKS: dict[str, Callable[[Mode, Path, str], dict[str, Any]]] = {
     "duplicates": duplicates.run,
     "deals": deals.run,
     "analytics": analytics.run,
+    "backup": backup.run,
 }
 DEFAULT_DATA = Path(os.environ.get("TMPDIR", "/tmp")) / "fieldcrm-bench"  # noqa: S108
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"

@@ -38,6 +38,7 @@ from server.analytics import segment_pages
 from server.auth import pages as auth_pages
 from server.auth import routes as auth_routes
 from server.auth.middleware import AuthenticationMiddleware, check_request_origin
+from server.backup import pages as backup_pages
 from server.briefcase.routes import api as briefcase_api
 from server.calendar.pages import pages as calendar_pages
 from server.contacts.routes import api as contacts_api
@@ -175,6 +176,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *calendar_pages,
             *rule_pages,
             *admin_pages.pages,
+            *backup_pages.pages,
             *task_pages.pages,
             *visit_pages.pages,
             *report_pages.pages,

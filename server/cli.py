@@ -1,9 +1,11 @@
-"""The `fieldcrm` command: serve, db upgrade, user, token, demo, import, worker, vapid."""
+"""The `fieldcrm` command: serve, db upgrade, user, token, demo, import, backup, restore, worker,
+vapid."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -18,6 +20,13 @@ from server.analytics.rfm import store_quintiles
 from server.analytics.rollups import rebuild
 from server.auth.scope import Actor
 from server.auth.service import AuthService, UserService
+from server.backup.archive import (
+    ArchiveError,
+    Manifest,
+    RestoreReport,
+    restore_backup,
+    write_backup,
+)
 from server.db import Database, utcnow
 from server.demo.seed import DemoLogin, DemoNotEmpty, seed_demo
 from server.errors import ValidationFailed
@@ -28,14 +37,16 @@ from server.settings import Settings
 T = TypeVar("T")
 
 
-def _run(work: Callable[[Database, Settings], Awaitable[T]]) -> T:
-    """Bring the schema up to date, run ``work`` against the database, then close it."""
+def _run(work: Callable[[Database, Settings], Awaitable[T]], *, migrate: bool = True) -> T:
+    """Bring the schema up to date (unless ``migrate`` is false), run ``work`` against the
+    database, then close it."""
     settings = Settings.from_env()
 
     async def go() -> T:
         database = Database(settings.database_url)
         try:
-            await upgrade(database)
+            if migrate:
+                await upgrade(database)
             return await work(database, settings)
         finally:
             await database.dispose()
@@ -301,6 +312,73 @@ def _print_import(summary: dict[str, Any], issues: list[Any], *, dry_run: bool) 
         click.echo(f"  {where}: [{issue.kind}] {issue.message}{value}")
     if not dry_run and summary["status"] in {"done", "failed"}:
         click.echo(f"Import id {summary['id']} (undo it on /admin/import within 30 days).")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--include-secrets",
+    is_flag=True,
+    help="Also the stored session and VAPID keys (keep such an archive as safe as the server).",
+)
+def backup(file: Path, include_secrets: bool) -> None:
+    """Write a backup archive of the whole database to FILE, while the server goes on.
+
+    The database is backed up at the schema revision it is at (it is not upgraded first).
+    """
+    if not file.parent.is_dir():
+        click.echo(f"Cannot write {file}: the folder {file.parent} does not exist.", err=True)
+        sys.exit(1)
+    if not os.access(file.parent, os.W_OK):
+        click.echo(f"Cannot write {file}: the folder {file.parent} is not writable.", err=True)
+        sys.exit(1)
+
+    async def go(database: Database, _settings: Settings) -> Manifest:
+        return await write_backup(database, file, include_secrets=include_secrets)
+
+    try:
+        manifest = _run(go, migrate=False)
+    except ArchiveError as exc:
+        click.echo(f"Cannot back up: {exc}.", err=True)
+        sys.exit(1)
+    size = file.stat().st_size / 1_000_000
+    click.echo(
+        f"Backed up {manifest.total_rows:,} rows of {len(manifest.tables)} tables "
+        f"(schema revision {manifest.schema_revision}) to {file} ({size:,.1f} MB)."
+    )
+    if include_secrets:
+        click.echo("The archive holds the stored session and VAPID keys.")
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--replace", is_flag=True, help="Empty a database that holds data, then restore.")
+def restore(file: Path, replace: bool) -> None:
+    """Restore a backup archive into the database (an empty one, unless --replace).
+
+    The whole archive is checked before anything is written, and the restore is one
+    transaction: it completes, or it leaves the database as it was. An archive from an older
+    release is brought up to the current schema.
+    """
+
+    async def go(database: Database, _settings: Settings) -> RestoreReport:
+        return await restore_backup(database, file, replace=replace)
+
+    try:
+        report = _run(go, migrate=False)
+    except ArchiveError as exc:
+        click.echo(f"Cannot restore {file}: {exc}.", err=True)
+        sys.exit(1)
+    click.echo(
+        f"Restored {report.total_rows:,} rows into {len(report.tables)} tables "
+        f"in {report.seconds:.1f} s (archive at schema revision {report.archive_revision}, "
+        f"database now at {report.schema_revision})."
+    )
+    width = max(map(len, report.tables), default=0)
+    for name, rows in report.tables.items():
+        if rows:
+            click.echo(f"  {name:<{width}} {rows:>12,}")
+    click.echo("Every phone will fetch its briefcase again; queued changes still sync.")
 
 
 @main.command()

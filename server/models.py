@@ -4,6 +4,7 @@ from server.accounts.models import Account, AccountGram, AccountPhone
 from server.analytics.models import AccountRollup, AccountScore, AnalyticsSetting, Segment
 from server.audit.models import AuditEntry
 from server.auth.models import ApiToken, LoginThrottle, Team, User, UserSession
+from server.backup.models import BackupRun
 from server.briefcase.models import BriefingChange, ChangeCounter
 from server.calendar.models import CalendarFeed
 from server.contacts.models import Contact
@@ -32,6 +33,7 @@ __all__ = [
     "AnalyticsSetting",
     "ApiToken",
     "AuditEntry",
+    "BackupRun",
     "Base",
     "BriefingChange",
     "CalendarFeed",

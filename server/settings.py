@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dotenv import dotenv_values
+from sqlalchemy.engine import make_url
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///fieldcrm.db"
 
@@ -50,6 +51,9 @@ class Settings:
     # A label for what is deployed (a commit id); it joins the hash of the shipped files in the
     # version that service workers and briefcases are keyed by.
     release: str = ""
+    # Where the worker writes the daily backups; by default `backups` beside the SQLite file
+    # (or in the working directory for PostgreSQL): see `backup_path`.
+    backup_dir: Path | None = None
 
     @classmethod
     def from_env(cls, env_file: Path | None = Path(".env")) -> Settings:
@@ -76,8 +80,21 @@ class Settings:
             forwarded_allow_ips=get("FORWARDED_ALLOW_IPS") or "127.0.0.1",
             debug=_flag(get("DEBUG"), default=False),
             release=get("RELEASE") or "",
+            backup_dir=Path(path) if (path := get("BACKUP_DIR")) else None,
         )
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def backup_path(self) -> Path:
+        """``FIELDCRM_BACKUP_DIR``, else ``backups`` beside the SQLite file, else in the
+        working directory (PostgreSQL, or SQLite in memory)."""
+        if self.backup_dir is not None:
+            return self.backup_dir
+        if self.is_sqlite:
+            database = make_url(self.database_url).database
+            if database and database != ":memory:":
+                return Path(database).parent / "backups"
+        return Path("backups")

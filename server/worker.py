@@ -2,10 +2,10 @@
 
 Each pass evaluates the follow-up rules whose day has come (and, every minute, the deal rules
 "in a stage for N days"), plans the reminders that fell due, sends what is due to the push
-services, and does the housekeeping. Any number of workers may
-run at once: every job claims its work in the database (see server/push/dispatch.py and
-server/rules/service.py). A pass never raises: one failure is logged and the next pass tries
-again.
+services, and does the housekeeping; beside the passes it writes the daily backup (see
+server/backup/schedule.py). Any number of workers may run at once: every job claims its work
+in the database (see server/push/dispatch.py and server/rules/service.py). A pass never
+raises: one failure is logged and the next pass tries again.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from server.analytics import ltv, rfm, scores
 from server.analytics.rollups import refresh_window
 from server.auth.models import LoginThrottle
 from server.auth.service import AuthService
+from server.backup import schedule as backup_schedule
 from server.briefcase.changes import prune
 from server.db import Database, utcnow
 from server.duplicates import scan as duplicate_scans
@@ -116,6 +117,9 @@ async def run(database: Database, settings: Settings, stop: asyncio.Event) -> No
     # Imports run beside the reminder passes, so a long import never holds up a reminder.
     importing = asyncio.create_task(imports.work(database, stop, f"worker-{os.getpid()}"))
     scanning = asyncio.create_task(duplicate_scans.work(database, stop, f"worker-{os.getpid()}"))
+    backing_up = asyncio.create_task(
+        backup_schedule.work(database, settings, stop, f"worker-{os.getpid()}")
+    )
     try:
         while not stop.is_set():
             try:
@@ -142,5 +146,6 @@ async def run(database: Database, settings: Settings, stop: asyncio.Event) -> No
         stop.set()
         await importing
         await scanning
+        await backing_up
         if dispatcher is not None:
             await dispatcher.close()

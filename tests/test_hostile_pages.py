@@ -299,6 +299,7 @@ async def _setup(world: World) -> tuple[Person, Person, list[str]]:
         f"/reports/{report.json()['id']}",
         "/accounts/nearby",
         "/today/route",
+        "/admin/backups",
     ]
     return admin, rep, pages
 

@@ -2,10 +2,11 @@
 
 A device asks with the ``sequence`` and ``epoch`` of its last refresh. The epoch names what
 every page depends on besides the accounts themselves (the release, the user's language, time
-zone and date style, the field definitions and visit form, the pipelines and their stages);
-when it differs, or the device is new or further behind than the change log reaches, the
-whole briefcase comes again (``full``). Otherwise only the accounts whose briefing moved
-come, and those the user no longer owns, or that were deleted, are named in ``deleted``.
+zone and date style, the field definitions and visit form, the pipelines and their stages,
+and the generation a restore writes, ``server.backup.generation``); when it differs, or the
+device is new or further behind than the change log reaches, the whole briefcase comes again
+(``full``). Otherwise only the accounts whose briefing moved come, and those the user no
+longer owns, or that were deleted, are named in ``deleted``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from server.accounts.briefing import Briefing, BriefingService
 from server.accounts.models import Account, AccountPhone
 from server.auth.models import User
 from server.auth.scope import Actor
+from server.backup.generation import database_generation
 from server.briefcase.changes import PRUNED, SEQUENCE, counter
 from server.briefcase.models import BriefingChange
 from server.deals.models import Pipeline, Stage
@@ -54,6 +56,10 @@ class BriefcaseService:
     async def epoch(self, release: str, locale: str, digest: str) -> str:
         user = self.user
         parts = [release, locale, user.time_zone, str(user.prefers_wareki), digest, str(user.id)]
+        # A restored database is another database: every briefcase starts over. One never
+        # restored has no generation, and its epochs stay what they were.
+        if generation := await database_generation(self.session):
+            parts.append(generation)
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
     async def batch(

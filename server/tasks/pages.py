@@ -20,6 +20,7 @@ from server.accounts.pages import AccountRef, account_ref
 from server.accounts.service import AccountService
 from server.auth.models import User
 from server.auth.scope import Actor
+from server.backup.schedule import last_failure
 from server.db import utcnow
 from server.errors import ValidationFailed
 from server.i18n import render_errors
@@ -96,7 +97,15 @@ async def today_page(
     """The day's plan, follow-ups due, accounts not contacted for ``days`` days, recent ones."""
     days = min(max(days, 1), MAX_QUIET_DAYS)
     data = await today_queries.today(db, actor, days=days)
-    return _view(request, "tasks/today.html", actor, today=data, names=data.account_names)
+    failed_backup = await last_failure(db) if actor.is_admin else None
+    return _view(
+        request,
+        "tasks/today.html",
+        actor,
+        today=data,
+        names=data.account_names,
+        failed_backup=failed_backup,
+    )
 
 
 @get("/tasks", include_in_schema=False)

@@ -40,6 +40,7 @@ FEATURES = (
     "reports",
     "locations",
     "calendar",
+    "backup",
 )
 
 

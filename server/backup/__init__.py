@@ -1,0 +1,1 @@
+"""Backups: a portable archive of the whole database, and restoring one (``archive``)."""
