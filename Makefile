@@ -19,7 +19,7 @@ dev: $(BIN)/python  ## editable install with the test and lint tools
 
 test: dev  ## the whole suite, in parallel: tests/ on SQLite and PostgreSQL, then e2e/ in Chromium
 	$(BIN)/pytest -n auto tests
-	$(BIN)/pytest e2e
+	$(BIN)/pytest -n auto e2e
 
 lint: dev  ## ruff (lint and format) and mypy
 	$(BIN)/ruff check .

@@ -145,7 +145,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        # What a start needs is read from the app's state, so a start after a stop serves the
+        # database the state names then, and learns its keys afresh.
+        settings: Settings = app.state.settings
+        database: Database = app.state.database
         app.state.secret_key = settings.secret_key or await shared_secret(database, "secret_key")
+        app.state.vapid_public_key = None
         stop = asyncio.Event()
         task = (
             asyncio.create_task(worker.run(database, settings, stop)) if settings.worker else None

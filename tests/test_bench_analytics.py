@@ -13,8 +13,8 @@ from bench.analytics import PAGES, READERS
 from tests.test_bench_smoke import smoke
 
 
-def test_analyses_answer_and_match_the_raw_purchase_rows(tmp_path: Path) -> None:
-    analytics = smoke("analytics", tmp_path)
+def test_analyses_answer_and_match_the_raw_purchase_rows(tmp_path: Path, bench_data: Path) -> None:
+    analytics = smoke("analytics", tmp_path, bench_data)
 
     sqlite = analytics["sqlite"]
     assert sqlite["accounts"] == 60

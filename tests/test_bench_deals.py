@@ -12,8 +12,8 @@ from bench.deals import PAGES
 from tests.test_bench_smoke import smoke
 
 
-def test_deal_pages_answer_the_same_html_as_the_baseline(tmp_path: Path) -> None:
-    deals = smoke("deals", tmp_path)
+def test_deal_pages_answer_the_same_html_as_the_baseline(tmp_path: Path, bench_data: Path) -> None:
+    deals = smoke("deals", tmp_path, bench_data)
 
     sqlite = deals["sqlite"]
     assert sqlite["deals"] > sqlite["accounts"]  # about three an account

@@ -23,8 +23,10 @@ async def test_the_push_benchmark_sends_every_delivery_in_each_mode() -> None:
     assert results["encrypt_and_sign"]["per_second"] > 0
 
 
-def test_the_suite_runs_push_and_reports_it_against_its_targets(tmp_path: Path) -> None:
-    push = smoke("push", tmp_path)
+def test_the_suite_runs_push_and_reports_it_against_its_targets(
+    tmp_path: Path, bench_data: Path
+) -> None:
+    push = smoke("push", tmp_path, bench_data)
     assert push["concurrent"]["arrived"] == push["deliveries"] > 0
     assert push["sequential"]["arrived"] == push["sequential"]["deliveries"] > 0
     assert push["concurrent"]["refused"] == push["sequential"]["refused"] == 0

@@ -18,13 +18,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def smoke(name: str, home: Path) -> dict[str, Any]:
-    """Run one benchmark (``--only name``) in smoke mode and answer its figures."""
+def smoke(name: str, home: Path, data: Path) -> dict[str, Any]:
+    """Run one benchmark (``--only name``) in smoke mode and answer its figures; ``data`` keeps
+    the demo sets, which the benchmarks of one worker share as a full run's do."""
     out = home / "figures.json"
     done = subprocess.run(  # noqa: S603 - the suite's own command
         [
             *(sys.executable, "-m", "bench", "--smoke", "--only", name),
-            *("--data", str(home / "data"), "--out", str(out)),
+            *("--data", str(data), "--out", str(out)),
         ],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -42,8 +43,8 @@ def smoke(name: str, home: Path) -> dict[str, Any]:
     return result
 
 
-def test_pages_answer_the_same_html_as_the_baseline(tmp_path: Path) -> None:
-    pages = smoke("pages", tmp_path)
+def test_pages_answer_the_same_html_as_the_baseline(tmp_path: Path, bench_data: Path) -> None:
+    pages = smoke("pages", tmp_path, bench_data)
     assert pages["same_html"] == {"briefing": True, "search": True}
     for server in ("baseline", "fieldcrm"):
         for page in ("briefing", "search"):
@@ -55,8 +56,8 @@ def test_pages_answer_the_same_html_as_the_baseline(tmp_path: Path) -> None:
     assert set(pages["ratios"]) == {"briefing", "search", "granian_vs_uvicorn"}
 
 
-def test_search_finds_what_the_like_scan_finds(tmp_path: Path) -> None:
-    queries = smoke("search", tmp_path)["sqlite"]["queries"]
+def test_search_finds_what_the_like_scan_finds(tmp_path: Path, bench_data: Path) -> None:
+    queries = smoke("search", tmp_path, bench_data)["sqlite"]["queries"]
     assert [q["kind"] for q in queries] == [
         "2-character kanji",
         "3+ characters",
@@ -66,8 +67,8 @@ def test_search_finds_what_the_like_scan_finds(tmp_path: Path) -> None:
     assert all(q["same_results"] for q in queries)
 
 
-def test_first_load_is_counted_by_kind(tmp_path: Path) -> None:
-    firstload = smoke("firstload", tmp_path)
+def test_first_load_is_counted_by_kind(tmp_path: Path, bench_data: Path) -> None:
+    firstload = smoke("firstload", tmp_path, bench_data)
     first = firstload["first_visit"]["network_bytes"]
     assert first["js"] > 0
     assert first["html"] > 0
@@ -77,8 +78,8 @@ def test_first_load_is_counted_by_kind(tmp_path: Path) -> None:
     assert repeat["network_bytes"]["js"] == 0  # the shell comes from the worker's cache
 
 
-def test_offline_briefcase_and_outbox(tmp_path: Path) -> None:
-    offline = smoke("offline", tmp_path)
+def test_offline_briefcase_and_outbox(tmp_path: Path, bench_data: Path) -> None:
+    offline = smoke("offline", tmp_path, bench_data)
     [prime] = offline["briefcase"]["prime"].values()
     assert prime["accounts"] >= 10
     assert prime["bytes_per_account"] > 0
@@ -90,16 +91,16 @@ def test_offline_briefcase_and_outbox(tmp_path: Path) -> None:
     assert outbox["one_by_one_created"] == outbox["visits"]
 
 
-def test_concurrent_writes_never_fail(tmp_path: Path) -> None:
-    writes = smoke("writes", tmp_path)["sqlite"]
+def test_concurrent_writes_never_fail(tmp_path: Path, bench_data: Path) -> None:
+    writes = smoke("writes", tmp_path, bench_data)["sqlite"]
     assert writes["requests"] > 0
     assert writes["statuses"] == {"201": writes["requests"]}
     assert writes["errors"] == 0
     assert writes["database_locked"] == 0
 
 
-def test_duplicate_scan_finds_the_seeded_twins(tmp_path: Path) -> None:
-    [size] = smoke("duplicates", tmp_path)["sizes"]
+def test_duplicate_scan_finds_the_seeded_twins(tmp_path: Path, bench_data: Path) -> None:
+    [size] = smoke("duplicates", tmp_path, bench_data)["sizes"]
     scan = size["scan"]
     assert scan["done"]
     assert scan["true_pairs"] == size["twins"] > 0
