@@ -2,7 +2,7 @@
 
 **Revenue per customer**: for the accounts in scope (`account_scope`), the sum of their
 purchases in the period. With a period, that is a grouped query over the purchases whose
-``purchased_at`` falls in it (through the index ``ix_purchases_purchased_at``); for "all time"
+``purchased_at`` falls in it (read from the index ``ix_purchases_period`` alone); for "all time"
 it is each account's rollup ``purchase_total``, so no purchase row is read. Customers are the
 accounts whose revenue is above 0.
 
