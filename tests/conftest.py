@@ -47,6 +47,28 @@ T = TypeVar("T")
 BACKENDS = ("sqlite", "postgresql")
 
 
+# Modules whose tests take tens of seconds each (sweeps of every page, whole benchmarks, servers
+# killed mid-sync): started first, so that no worker is left alone with one at the end.
+LONG_MODULES = (
+    "test_hostile_pages",
+    "test_bench_deals",
+    "test_bench_smoke",
+    "test_bench_analytics",
+    "test_sync_state_machine",
+    "test_sync_fault",
+    "test_openapi_conformance",
+    "test_hostile_api",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        module = item.path.stem
+        return LONG_MODULES.index(module) if module in LONG_MODULES else len(LONG_MODULES)
+
+    items.sort(key=rank)  # stable: the order within each module stays
+
+
 def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine to completion from synchronous code, on a thread of its own.
 

@@ -49,7 +49,7 @@ FIELD_TYPES = [
     "postal_code",
 ]
 # Examples per form (and for all page queries together); HOSTILE_EXAMPLES raises it locally.
-PER_FORM = int(os.environ.get("HOSTILE_EXAMPLES", "25"))
+PER_FORM = int(os.environ.get("HOSTILE_EXAMPLES", "15"))
 QUERIES = 12 * PER_FORM
 SETTINGS: dict[str, Any] = {
     "deadline": None,
