@@ -115,11 +115,10 @@ async def run(database: Database, settings: Settings, stop: asyncio.Event) -> No
     last_housekeeping = utcnow() - HOUSEKEEPING_EVERY
     last_deal_rules = utcnow() - DEAL_RULES_EVERY
     # Imports run beside the reminder passes, so a long import never holds up a reminder.
-    importing = asyncio.create_task(imports.work(database, stop, f"worker-{os.getpid()}"))
-    scanning = asyncio.create_task(duplicate_scans.work(database, stop, f"worker-{os.getpid()}"))
-    backing_up = asyncio.create_task(
-        backup_schedule.work(database, settings, stop, f"worker-{os.getpid()}")
-    )
+    name = f"worker-{os.getpid()}"
+    importing = asyncio.create_task(imports.work(database, stop, name))
+    scanning = asyncio.create_task(duplicate_scans.work(database, stop, name))
+    backing_up = asyncio.create_task(backup_schedule.work(database, settings, stop, name))
     try:
         while not stop.is_set():
             try:

@@ -269,11 +269,9 @@ async def execute(database: Database, settings: Settings, claimed: Claim, worker
     try:
         manifest = await write_backup(database, directory / name)
         size = (directory / name).stat().st_size
-    except (ArchiveError, OSError) as exc:
-        await fail(database, settings, claimed.run_id, _reason(exc), claimed.now())
-        return RunStatus.FAILED
     except Exception as exc:
-        log.exception("backup run %s failed", claimed.run_id)
+        if not isinstance(exc, ArchiveError | OSError):  # not a reason an admin can act on
+            log.exception("backup run %s failed", claimed.run_id)
         await fail(database, settings, claimed.run_id, _reason(exc), claimed.now())
         return RunStatus.FAILED
     finally:

@@ -136,8 +136,17 @@ class BackupService:
     async def check(self, name: str) -> Entry:
         """Read the whole archive against its manifest: the entry with "ok" or the reason."""
         path = self.path(name)
-        entries = {entry.name: entry for entry in await self.entries()}
-        entry = entries.get(name) or Entry(at=utcnow(), status=RunStatus.OK, name=name)
+        run = await self.session.scalar(
+            select(BackupRun)
+            .where(BackupRun.file_name == name)
+            .order_by(BackupRun.created_at.desc())
+            .limit(1)
+        )
+        if run is not None:
+            entry = _entry(run, {name})
+        else:
+            at = archive_time(name) or utcnow()
+            entry = await asyncio.to_thread(self._unrecorded, name, at)
         try:
             manifest = await asyncio.to_thread(verify_archive, path)
         except ArchiveError as exc:
