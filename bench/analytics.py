@@ -52,7 +52,7 @@ from bench.common import (
     tokyo_day,
 )
 from server.accounts.models import Account
-from server.analytics import clv, ltv
+from server.analytics import clv, ltv, scores
 from server.analytics.filters import Filters, account_scope
 from server.analytics.models import AccountRollup
 from server.analytics.pareto import Pareto, ParetoService, summarize
@@ -93,6 +93,7 @@ def run(mode: Mode, data_dir: Path, pg_admin: str) -> dict[str, Any]:
             "raw": asyncio.run(_raw_against_rollups(data, mode)),
         }
         with scratch_copy(data, pg_admin, "analytics") as scratch:
+            figures[backend]["scoring"] = asyncio.run(_score(scratch))
             figures[backend]["pages"] = _pages(scratch, mode)
         if backend == mode.backends[0]:
             figures["ltv_fit"] = asyncio.run(_fit_data(data))
@@ -164,6 +165,24 @@ async def _counts(data: Dataset) -> dict[str, int]:
 
 
 # -- pages ------------------------------------------------------------------------------------
+
+
+async def _score(data: Dataset) -> dict[str, Any]:
+    """What the worker does once a day before the pages are read: fit the lifetime value
+    model, then score (RFM) and predict every customer; the seconds of each."""
+    database = Database(data.url)
+    try:
+        started = time.perf_counter()
+        await ltv.refit(database, None, utcnow())
+        fitted = time.perf_counter()
+        customers = await scores.score_all(database, utcnow())
+        return {
+            "customers": customers,
+            "fit_seconds": round(fitted - started, 2),
+            "score_seconds": round(time.perf_counter() - fitted, 2),
+        }
+    finally:
+        await database.dispose()
 
 
 def _pages(data: Dataset, mode: Mode) -> dict[str, Any]:

@@ -10,12 +10,12 @@ plain deferred transaction and, under WAL, never wait for a writer.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, Uuid, event
+from sqlalchemy import JSON, DateTime, MetaData, Uuid, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -113,6 +113,9 @@ class SoftDelete:
     deleted_at: Mapped[datetime | None]
 
 
+SQLITE_MMAP_BYTES = 1 << 30
+
+
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
@@ -120,6 +123,11 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Reads through a memory map instead of a read() into SQLite's own cache per page: the
+    # analyses read tens of thousands of scattered rows, and copying each page cost them
+    # as much as finding it (a manager's closed deals: 0.57 s → 0.35 s). The pages are the
+    # kernel's file cache either way, so this adds no memory of its own.
+    cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
     cursor.close()
 
 
@@ -169,6 +177,23 @@ class Database:
                 await session.rollback()
                 raise
             await session.commit()
+
+    async def analyze(self, tables: Sequence[str] = ()) -> None:
+        """Fresh planner statistics for ``tables`` (every table without).
+
+        On SQLite in full, never sampled: ``analysis_limit`` reads only the first entries of
+        each index, and for a column with few values (an owner of 33,000 accounts) it
+        estimates about a thousand rows a value, so the planner reads whole account rows
+        through that column's index where scanning a narrow table and probing a covering
+        index is eight times faster. A full ``ANALYZE`` of 100,000 accounts and a million
+        purchases takes about a second. PostgreSQL samples by itself."""
+        async with self.writing() as session:
+            if self.is_sqlite:
+                await session.execute(text("PRAGMA analysis_limit = 0"))
+                for table in tables or [""]:
+                    await session.execute(text(f"ANALYZE {table}".strip()))
+            else:
+                await session.execute(text(f"ANALYZE {', '.join(tables)}".strip()))
 
     async def dispose(self) -> None:
         await self.engine.dispose()

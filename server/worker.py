@@ -48,7 +48,8 @@ async def housekeeping(database: Database, settings: Settings) -> None:
     """Forget expired sessions, old failed-login counters, old briefcase changes, and the
     files and undo logs of imports that can no longer be undone; move the twelve-month
     purchase totals on with time, measure the RFM quintile boundaries again every hour, and
-    refit the lifetime value model once a day."""
+    once a day refit the lifetime value model, refresh the planner statistics and score every
+    customer."""
     async with database.writing() as session:
         purged = await AuthService(session, settings).purge_expired()
         await session.execute(
@@ -65,8 +66,14 @@ async def housekeeping(database: Database, settings: Settings) -> None:
             await rfm.store_quintiles(session, utcnow())
     await ltv.current_model(database, utcnow(), refit_stale=True)
     if await scores.due(database, utcnow()):
+        await database.analyze()  # once a day too: the planner's picture of grown tables
         log.info(
             "scored %d customers (RFM, lifetime value)", await scores.score_all(database, utcnow())
+        )
+    elif await scores.predictions_due(database, utcnow()):
+        log.info(
+            "predicted %d customers' lifetime value",
+            await ltv.keep_predictions(database, utcnow()),
         )
     if purged or pruned or expired:
         log.info(

@@ -32,6 +32,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
+from server.accounts.models import Account
 from server.analytics import clv
 from server.analytics.filters import Filters
 from server.analytics.ltv import (
@@ -39,9 +40,14 @@ from server.analytics.ltv import (
     ClvSettings,
     FittedModel,
     LtvService,
+    Predictive,
+    _summary,
     histories,
+    kept_at,
+    stored_model,
 )
-from server.analytics.models import AccountRollup, AnalyticsSetting
+from server.analytics.models import AccountRollup, AccountScore, AnalyticsSetting, keep_setting
+from server.analytics.scores import predictions_due, score_all
 from server.audit.models import Channel
 from server.auth.scope import Actor
 from server.db import Database, utcnow
@@ -425,3 +431,131 @@ async def test_without_enough_history_the_page_says_so(
 
     assert "モデルを推定するだけの購入履歴がまだありません" in html
     assert "85,000円" in html  # the historical figures need no model
+
+
+# -- kept predictions -------------------------------------------------------------------------
+
+
+async def _kept_and_live(
+    database: Database, person: Person, filters: Filters, now: datetime
+) -> tuple[Predictive, Predictive]:
+    """The page's predictive figures from the kept predictions, and with every customer
+    predicted at the same moment."""
+    async with database.session() as session:
+        service = LtvService(session, actor_of(person), now)
+        model = await stored_model(session)
+        assert model is not None
+        settings = await service.settings()
+        assert await kept_at(session, model, settings) is not None
+        kept = await service.predictive(filters, model, settings)
+        everyone = await service.predictions(filters, model, settings)
+    return kept, _summary(model, settings, *everyone)
+
+
+def _same_figures(kept: Predictive, live: Predictive, rel: float = 1e-9) -> None:
+    """The same figures; ``rel`` allows for predictions kept a moment before the live ones."""
+    assert kept.customers == live.customers
+    assert kept.purchases == pytest.approx(live.purchases, rel=rel)
+    assert kept.alive == pytest.approx(live.alive, rel=rel)
+    # the kept CLV is in whole yen
+    assert kept.clv == pytest.approx(live.clv, rel=rel, abs=kept.customers / 2)
+    assert [p.customer.name for p in kept.top] == [p.customer.name for p in live.top]
+    for a, b in zip(kept.top, live.top, strict=True):
+        assert (a.purchases, a.alive, a.value) == pytest.approx(
+            (b.purchases, b.alive, b.value), rel=rel
+        )
+        assert a.clv == pytest.approx(b.clv, rel=rel, abs=0.5)
+    assert kept.bins == live.bins
+
+
+async def test_kept_predictions_give_the_figures_of_predicting_everyone(
+    database: Database, rep: Person, manager: Person, admin: Person
+) -> None:
+    await simulated_book(database, rep, 60)
+    await store_model(database)
+    now = utcnow()
+    assert await score_all(database, now) == 60
+
+    for person in (admin, manager, rep):
+        for filters in (
+            ALL_TIME,
+            Filters(start=(now - timedelta(weeks=60)).date(), end=now.date()),
+        ):
+            kept, live = await _kept_and_live(database, person, filters, now)
+            assert kept.customers > 0
+            _same_figures(kept, live)
+    async with database.session() as session:
+        scores = (await session.execute(select(AccountScore))).scalars().all()
+    assert len(scores) == 60
+    assert all(s.expected_purchases is not None and s.expected_value is not None for s in scores)
+
+
+async def test_a_customer_who_bought_since_is_predicted_afresh(
+    client: AsyncTestClient[Litestar], database: Database, rep: Person, admin: Person
+) -> None:
+    await simulated_book(database, rep, 40)
+    await store_model(database)
+    await score_all(database, utcnow())
+    async with database.writing() as session:
+        score = (
+            await session.execute(select(AccountScore).order_by(AccountScore.clv).limit(1))
+        ).scalar_one()
+        score.clv = 987_654_321  # the page shows what is kept …
+        account = await session.get(Account, score.account_id)
+        assert account is not None
+        name = account.name
+    html = await page_of(client, admin.email)
+    assert top_rows(html)[0] == (name, "987,654,321円")
+
+    # … until the customer buys again: then they are predicted with their new purchase.
+    client.cookies.clear()  # the rep's own request, not the admin's session
+    await bought(rep, {"id": str(score.account_id)}, (utcnow().date().isoformat(), 4_000))
+    html = await page_of(client, admin.email)
+    assert "987,654,321円" not in html
+    kept, live = await _kept_and_live(database, admin, ALL_TIME, utcnow())
+    _same_figures(kept, live, rel=1e-6)
+
+
+async def test_new_settings_and_a_refit_predict_everyone_again(
+    client: AsyncTestClient[Litestar],
+    database: Database,
+    settings: Settings,
+    rep: Person,
+    admin: Person,
+) -> None:
+    await simulated_book(database, rep, 40)
+    await store_model(database)
+    await score_all(database, utcnow())
+    html = await page_of(client, admin.email)
+    before = dict(top_rows(html))
+
+    form = {"months": "6", "discount": "20", "csrf_token": token_in(html)}
+    saved = await client.post("/analytics/ltv/settings", data=form, follow_redirects=False)
+    assert saved.status_code == 303
+    async with database.session() as session:
+        model = await stored_model(session)
+        assert model is not None
+        assert await kept_at(session, model, ClvSettings(6, 20.0)) is not None
+    after = dict(top_rows((await client.get("/analytics/ltv?all=1")).text))
+    assert all(_yen(after[name]) < _yen(before[name]) for name in after)
+    kept, live = await _kept_and_live(database, admin, ALL_TIME, utcnow())
+    _same_figures(kept, live, rel=1e-6)
+
+    refit = await client.post(
+        "/analytics/ltv/refit", data={"csrf_token": token_in(html)}, follow_redirects=False
+    )
+    assert refit.status_code == 303
+    async with database.session() as session:
+        newer = await stored_model(session)
+        assert newer is not None
+        assert newer.fitted_at > model.fitted_at
+        assert await kept_at(session, newer, ClvSettings(6, 20.0)) is not None
+
+    # A model the worker fits (or stored by any other way) is predicted on its next pass.
+    async with database.writing() as session:
+        await keep_setting(
+            session, MODEL_KEY, FittedModel(PAPER, SPEND, 99, utcnow()).as_value(), at=utcnow()
+        )
+    assert await predictions_due(database, utcnow())
+    await housekeeping(database, settings)
+    assert not await predictions_due(database, utcnow())

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from server.analytics.filters import Filters
 from server.analytics.models import AccountScore
@@ -15,7 +16,9 @@ from server.analytics.rfm import SEGMENT_KEYS, RfmService
 from server.analytics.scores import due, score_all
 from server.auth.scope import Actor
 from server.db import Database, utcnow
-from tests.conftest import Person, login
+from server.settings import Settings
+from server.worker import housekeeping
+from tests.conftest import Person, create_account, login
 from tests.test_analytics_ltv import simulated_book, store_model
 from tests.test_analytics_rfm import book  # noqa: F401 - the fixture
 
@@ -61,3 +64,36 @@ async def test_the_briefing_shows_the_segment_and_the_predicted_value(
     assert f'href="/analytics/rfm/{best.segment}"' in part
     assert f"R{best.r} F{best.f} M{best.m}" in part
     assert f"{best.clv:,}円" in part
+
+
+async def test_the_daily_pass_gives_sqlite_full_planner_statistics(
+    database: Database, settings: Settings, rep: Person
+) -> None:
+    """1,500 accounts of one rep: a sampled ``ANALYZE`` (the first thousand index entries)
+    tells SQLite's planner about a thousand a rep, and it reads them through the owner index;
+    the daily pass counts them all. (PostgreSQL samples and analyses by itself.)"""
+    if not database.is_sqlite:
+        pytest.skip("SQLite's statistics")
+    await create_account(rep, name="元の取引先")
+    async with database.writing() as session:
+        names = [row[1] for row in await session.execute(text("PRAGMA table_info(accounts)"))]
+        copied = ", ".join("lower(hex(randomblob(16)))" if n == "id" else n for n in names)
+        numbers = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1499)"
+        copy = f"INSERT INTO accounts ({', '.join(names)}) SELECT {copied} FROM accounts, n"  # noqa: S608 - the table's own column names
+        await session.execute(text(f"{numbers} {copy}"))
+        await session.execute(text("PRAGMA analysis_limit = 1000"))
+        await session.execute(text("ANALYZE accounts"))
+    sampled = await _owner_statistics(database)
+    assert await due(database, utcnow())
+    await housekeeping(database, settings)
+
+    assert sampled != "1500 1500"
+    assert await _owner_statistics(database) == "1500 1500"  # rows, rows per owner
+
+
+async def _owner_statistics(database: Database) -> str | None:
+    async with database.session() as session:
+        stat = await session.scalar(
+            text("SELECT stat FROM sqlite_stat1 WHERE idx = 'ix_accounts_owner_id'")
+        )
+    return None if stat is None else str(stat)

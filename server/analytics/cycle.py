@@ -20,8 +20,9 @@ Definitions (the page repeats them under its tables):
   that stage (from the deal's audit trail: the stage it was created in and every stage it was
   moved to), and how many of them ended won and lost.
 
-Everything is computed by aggregate queries; the medians with window functions
-(``row_number`` and ``count`` over each group), which SQLite and PostgreSQL both have.
+Everything is computed by one statement of aggregates over the period's closed deals; the
+medians with window functions (``row_number`` and ``count`` over each group), which SQLite and
+PostgreSQL both have.
 """
 
 from __future__ import annotations
@@ -35,12 +36,15 @@ from litestar import Response, get
 from litestar.di import NamedDependency
 from sqlalchemy import (
     ColumnElement,
+    Float,
     String,
     case,
     cast,
+    exists,
     func,
     literal,
     literal_column,
+    null,
     or_,
     select,
     union_all,
@@ -62,9 +66,8 @@ from server.analytics.retention import moments
 from server.analytics.svg import BarChart, bar_chart
 from server.audit.models import AuditEntry
 from server.auth.models import User
-from server.auth.scope import Actor
+from server.auth.scope import Actor, visible_accounts
 from server.deals.models import Deal, Outcome, Stage
-from server.deals.service import visible_deals
 from server.exports.sheets import Kind
 from server.i18n import _l
 from server.visits.models import Visit
@@ -73,6 +76,19 @@ from server.web.context import request_locale
 ALL: Final = "all"
 BY_OWNER: Final = "owner"
 BY_SOURCE: Final = "source"
+
+
+def null_text() -> Any:
+    return cast(null(), String())
+
+
+def null_number() -> Any:
+    return cast(null(), Float())
+
+
+def _owner(key: str | None) -> str | None:
+    """An owner id as text, the same from both databases (SQLite's is the bare hex)."""
+    return None if key is None else str(uuid.UUID(str(key)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,15 +165,26 @@ class CycleService:
         accounts: ColumnElement[bool] | None,
     ) -> list[ColumnElement[bool]]:
         first, last = moments([start or end, end], self.actor.time_zone)
-        where = [visible_deals(self.actor), Deal.deleted_at.is_(None), Deal.closed_at < last]
+        # The deal's account, probed per deal: the closed deals of a period are found through
+        # their (status, closed_at) index, never by walking every visible account's deals.
+        on_account = exists().where(
+            Account.id == Deal.account_id,
+            visible_accounts(self.actor),
+            Account.deleted_at.is_(None),
+            *([] if accounts is None else [accounts]),
+        )
+        where = [
+            Deal.status.in_([Outcome.WON, Outcome.LOST]),
+            Deal.deleted_at.is_(None),
+            Deal.closed_at < last,
+            on_account,
+        ]
         if start is not None:
             where.append(Deal.closed_at >= first)
         if owner_id is not None:
             where.append(Deal.owner_id == owner_id)
         if team_id is not None:
             where.append(Deal.owner_id.in_(select(User.id).where(User.team_id == team_id)))
-        if accounts is not None:
-            where.append(Deal.account_id.in_(select(Account.id).where(accounts)))
         return where
 
     async def cycle(
@@ -172,9 +199,9 @@ class CycleService:
     ) -> Cycle:
         """Every figure for the deals closed from ``start`` (None: any time) to ``end``
         (exclusive); ``accounts`` narrows to the deals on the accounts it holds."""
-        where = self._where(start, end, owner_id, team_id, accounts)
-        cycles, contacts = await self._durations(where)
-        rates = await self._rates(where)
+        cycles, contacts, rates, reached = await self._figures(
+            self._where(start, end, owner_id, team_id, accounts)
+        )
         owners = {key for (kind, key) in {*cycles, *rates} if kind == BY_OWNER}
         names = await self._names(owners)
 
@@ -198,40 +225,80 @@ class CycleService:
             total=group(ALL, None, None),
             owners=tuple(by_owner),
             sources=tuple(by_source),
-            stages=await self._stages(where, locale),
+            stages=await self._stages(reached, locale),
         )
 
-    async def _durations(
+    async def _figures(
         self, where: list[ColumnElement[bool]]
-    ) -> tuple[dict[tuple[str, str | None], Duration], dict[tuple[str, str | None], Duration]]:
-        """Count, average and median days per group (all, by owner, by source): from creation,
-        and from first contact. One statement: the won deals with both spans are read once
-        (a common table expression, which both databases keep when it is used more than
-        once), then ranked and summed for each measure and grouping (``UNION ALL``)."""
+    ) -> tuple[
+        dict[tuple[str, str | None], Duration],
+        dict[tuple[str, str | None], Duration],
+        dict[tuple[str, str | None], Rate],
+        dict[str, Rate],
+    ]:
+        """Days to win (from creation, from first contact) per group, win rates per rep and
+        source, and the closed deals by stage reached: one statement. The closed deals are
+        found once (a ``MATERIALIZED`` common table), then each figure is a ``UNION ALL``
+        part over them: a median ranks a group's days (``row_number`` and ``count`` over the
+        group) and averages its middle one or two."""
+        won = Deal.status == Outcome.WON
         first_contact: Any = (
             select(func.min(Visit.occurred_at))
             .where(Visit.account_id == Deal.account_id, Visit.occurred_at <= Deal.closed_at)
             .correlate(Deal)
             .scalar_subquery()
         )
-        won = (
+        closed = (
             select(
+                Deal.id.label("id"),
                 Deal.owner_id.label("owner_id"),
                 Deal.source.label("source"),
-                days_between(self.dialect, Deal.created_at, Deal.closed_at).label("created"),
-                days_between(self.dialect, first_contact, Deal.closed_at).label("contact"),
+                case((won, 1), else_=0).label("won"),
+                case((won, days_between(self.dialect, Deal.created_at, Deal.closed_at))).label(
+                    "created"
+                ),
+                case((won, days_between(self.dialect, first_contact, Deal.closed_at))).label(
+                    "contact"
+                ),
             )
-            .where(*where, Deal.status == Outcome.WON)
-            .cte("won")
+            .where(*where)
+            .cte("closed")
+            .prefix_with("MATERIALIZED")
         )
+        parts = [*self._duration_parts(closed), self._rate_part(closed), self._stage_part(closed)]
+        durations: dict[str, dict[tuple[str, str | None], Duration]] = {
+            "created": {},
+            "contact": {},
+        }
+        rates: dict[tuple[str, str | None], Rate] = {(ALL, None): Rate()}
+        reached: dict[str, Rate] = {}
+        for measure, kind, key, other, count, average, median in await self.session.execute(
+            union_all(*parts)
+        ):
+            if measure == "rate":  # by rep and source: count won, average lost
+                for group in ((ALL, None), (BY_OWNER, _owner(key)), (BY_SOURCE, other)):
+                    before = rates.get(group, Rate())
+                    rates[group] = Rate(before.won + int(count), before.lost + int(average))
+            elif measure == "stage":
+                reached[str(key)] = Rate(int(count), int(average))
+            else:
+                name = None if kind == ALL else _owner(key) if kind == BY_OWNER else key
+                durations[measure][kind, name] = Duration(
+                    int(count),
+                    None if average is None else float(average),
+                    None if median is None else float(median),
+                )
+        return durations["created"], durations["contact"], rates, reached
+
+    def _duration_parts(self, closed: Any) -> list[Any]:
         parts = []
         for measure in ("created", "contact"):
-            days = won.c[measure]
+            days = closed.c[measure]
             for kind in (ALL, BY_OWNER, BY_SOURCE):
                 key: Any = {
                     ALL: literal(""),
-                    BY_OWNER: cast(won.c.owner_id, String()),  # one type for the union
-                    BY_SOURCE: won.c.source,
+                    BY_OWNER: cast(closed.c.owner_id, String()),  # one type for the union
+                    BY_SOURCE: closed.c.source,
                 }[kind]
                 partition = None if kind == ALL else [key]
                 ranked = (
@@ -263,75 +330,61 @@ class CycleService:
                         literal(measure).label("measure"),
                         literal(kind).label("kind"),
                         ranked.c.key,
+                        null_text(),
                         func.count().label("count"),
                         func.avg(ranked.c.days).label("average"),
                         func.avg(in_middle).label("median"),
                     ).group_by(ranked.c.key)
                 )
-        results: dict[str, dict[tuple[str, str | None], Duration]] = {
-            "created": {},
-            "contact": {},
-        }
-        for measure, kind, group_key, count, average, median in await self.session.execute(
-            union_all(*parts)
-        ):
-            name = None if kind == ALL or group_key is None else str(group_key)
-            if kind == BY_OWNER and name is not None:
-                name = str(uuid.UUID(name))  # SQLite's text is the bare hex
-            results[measure][kind, name] = Duration(
-                int(count),
-                None if average is None else float(average),
-                None if median is None else float(median),
-            )
-        return results["created"], results["contact"]
+        return parts
 
-    async def _rates(self, where: list[ColumnElement[bool]]) -> dict[tuple[str, str | None], Rate]:
-        """Won and lost per rep, per source and in all, from one query grouped by both (a few
-        hundred rows at most), summed here."""
-        won = func.sum(case((Deal.status == Outcome.WON, 1), else_=0))
-        lost = func.sum(case((Deal.status == Outcome.LOST, 1), else_=0))
-        closed = [*where, Deal.status.in_([Outcome.WON, Outcome.LOST])]
-        rows = await self.session.execute(
-            select(Deal.owner_id, Deal.source, won, lost)
-            .where(*closed)
-            .group_by(Deal.owner_id, Deal.source)
-        )
-        result: dict[tuple[str, str | None], Rate] = {(ALL, None): Rate()}
-        for owner, source, wins, losses in rows:
-            for group in (
-                (ALL, None),
-                (BY_OWNER, None if owner is None else str(owner)),
-                (BY_SOURCE, None if source is None else str(source)),
-            ):
-                before = result.get(group, Rate())
-                result[group] = Rate(before.won + int(wins or 0), before.lost + int(losses or 0))
-        return result
+    def _rate_part(self, closed: Any) -> Any:
+        """Won and lost per rep and source (a few hundred rows at most), summed by the caller
+        into everyone, each rep and each source."""
+        return select(
+            literal("rate"),
+            literal(""),
+            cast(closed.c.owner_id, String()),
+            closed.c.source,
+            func.sum(closed.c.won),
+            func.sum(1 - closed.c.won),
+            null_number(),
+        ).group_by(closed.c.owner_id, closed.c.source)
 
-    async def _stages(self, where: list[ColumnElement[bool]], locale: str) -> tuple[StageRate, ...]:
-        """Win and loss counts of the closed deals by each open stage they were ever in."""
-        closed = select(Deal.id).where(*where, Deal.status.in_([Outcome.WON, Outcome.LOST]))
+    def _stage_part(self, closed: Any) -> Any:
+        """Won and lost by each stage the closed deals were ever in: the stage each was
+        created in and every stage it was moved to, from its audit trail."""
         entered = AuditEntry.changes[("stage_id", 1)].as_string()  # [old, new]: the new one
         reached = (
             select(AuditEntry.entity_id.label("deal_id"), entered.label("stage"))
             .where(
                 AuditEntry.entity == "deal",
-                AuditEntry.entity_id.in_(closed),
+                AuditEntry.entity_id.in_(select(closed.c.id)),
                 entered.is_not(None),
             )
             .distinct()
             .subquery()
         )
-        won = func.sum(case((Deal.status == Outcome.WON, 1), else_=0))
-        lost = func.sum(case((Deal.status == Outcome.LOST, 1), else_=0))
-        rows = await self.session.execute(
-            select(reached.c.stage, won, lost)
-            .join(Deal, Deal.id == reached.c.deal_id)
+        return (
+            select(
+                literal("stage"),
+                literal(""),
+                reached.c.stage,
+                null_text(),
+                func.sum(closed.c.won),
+                func.sum(1 - closed.c.won),
+                null_number(),
+            )
+            .join(closed, closed.c.id == reached.c.deal_id)
             .group_by(reached.c.stage)
         )
+
+    async def _stages(self, reached: dict[str, Rate], locale: str) -> tuple[StageRate, ...]:
+        """The open stages among those reached, in pipeline order."""
         counts: dict[uuid.UUID, Rate] = {}
-        for stage, wins, losses in rows:
+        for stage, rate in reached.items():
             try:
-                counts[uuid.UUID(str(stage))] = Rate(int(wins or 0), int(losses or 0))
+                counts[uuid.UUID(stage)] = rate
             except ValueError:
                 continue
         if not counts:

@@ -23,6 +23,14 @@ customers, from aggregate queries on the rollups.
   month over the horizon (`clv.customer_lifetime_value`). Shown: totals, the top `TOP` by
   CLV, a histogram of CLV; the export has every customer.
 
+**Kept predictions.** The worker predicts every customer once a day (`keep_predictions`,
+after the RFM scoring) into `AccountScore` and notes the model and settings it used
+(`AnalyticsSetting` ``clv_kept``). While those are still the current model and settings, the
+page sums, ranks and bins the kept predictions in SQL and predicts here only the customers
+without one: those new since, and those whose rollup was recomputed (a purchase written)
+after the predictions were made. A refit or a change of settings predicts everyone again at
+once; until then (or without kept predictions) every customer is predicted here.
+
 **The model** is one for the whole customer base, fitted on every live account's rollup (not
 only the reader's: a few dozen customers cannot give stable parameters) once there are
 `MIN_CUSTOMERS` customers, `MIN_REPEAT` of whom bought more than once, stored in
@@ -53,13 +61,13 @@ import numpy as np
 from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.response import Redirect, Stream, Template
-from sqlalchemy import func, select
+from sqlalchemy import Table, and_, bindparam, case, func, not_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts.models import Account
 from server.analytics import clv
 from server.analytics.filters import Filters, account_scope
-from server.analytics.models import AccountRollup, AnalyticsSetting, keep_setting
+from server.analytics.models import AccountRollup, AccountScore, AnalyticsSetting, keep_setting
 from server.analytics.pages import (
     ExportColumn,
     export_format,
@@ -68,6 +76,7 @@ from server.analytics.pages import (
     read_request,
     show,
 )
+from server.analytics.rollups import computed_before
 from server.analytics.svg import BarChart, bar_chart, nice_step
 from server.auth.scope import Actor
 from server.db import Database, utcnow
@@ -79,6 +88,7 @@ from server.web.context import request_locale
 
 MODEL_KEY: Final = "clv_model"
 SETTINGS_KEY: Final = "clv_settings"
+KEPT_KEY: Final = "clv_kept"
 DEFAULT_MONTHS: Final = 36
 DEFAULT_DISCOUNT: Final = 10.0  # percent a year
 MAX_MONTHS: Final = 120
@@ -90,6 +100,7 @@ BINS: Final = 8
 MIN_CUSTOMERS: Final = 20  # a model is fitted from this many customers …
 MIN_REPEAT: Final = 10  # … this many of whom bought more than once
 SECONDS_PER_WEEK: Final = 7 * 24 * 3600
+_CHUNK: Final = 1000  # kept predictions written per statement
 URL: Final = "/analytics/ltv"
 
 ADMINS_ONLY = _l("Only admins change the lifetime value settings.")
@@ -253,6 +264,67 @@ async def current_model(
     return await refit(database, None, now) or model
 
 
+def _made_with(model: FittedModel, settings: ClvSettings) -> dict[str, Any]:
+    return {"fitted_at": model.fitted_at.isoformat(), **settings.as_value()}
+
+
+async def kept_at(
+    session: AsyncSession, model: FittedModel, settings: ClvSettings
+) -> datetime | None:
+    """When the kept predictions were made, if with ``model`` and ``settings``; else None."""
+    setting = await session.get(AnalyticsSetting, KEPT_KEY)
+    if setting is None or not setting.value:
+        return None
+    value = dict(setting.value)
+    try:
+        made = datetime.fromisoformat(str(value.pop("made_at")))
+    except (KeyError, ValueError):
+        return None
+    return made if value == _made_with(model, settings) else None
+
+
+async def keep_predictions(database: Database, now: datetime) -> int:
+    """Predict every scored customer with the current model and settings and keep the
+    figures in `AccountScore`; the customers predicted (none without a model)."""
+    model = await current_model(database, now)
+    if model is None:
+        return 0
+    async with database.session() as session:
+        service = LtvService(session, Actor.system(), now)
+        settings = await service.settings()
+        customers, (purchases, alive, value, lifetime) = await service.predictions(
+            Filters(start=None, end=now.date()), model, settings
+        )
+    table: Any = AccountScore.__table__
+    assert isinstance(table, Table)  # noqa: S101 - a mapped class has its table
+    statement = (
+        update(table)
+        .where(table.c.account_id == bindparam("key"))
+        .values(
+            clv=bindparam("value"),
+            p_alive=bindparam("alive"),
+            expected_purchases=bindparam("purchases"),
+            expected_value=bindparam("each"),
+        )
+    )
+    rows = [
+        {
+            "key": c.account_id,
+            "value": round(float(lifetime[i])),
+            "alive": float(alive[i]),
+            "purchases": float(purchases[i]),
+            "each": float(value[i]),
+        }
+        for i, c in enumerate(customers)
+    ]
+    async with database.writing() as session:
+        for start in range(0, len(rows), _CHUNK):
+            await session.execute(statement, rows[start : start + _CHUNK])
+        made = {"made_at": now.isoformat(), **_made_with(model, settings)}
+        await keep_setting(session, KEPT_KEY, made, at=now)
+    return len(rows)
+
+
 # -- the figures ------------------------------------------------------------------------------
 
 
@@ -411,10 +483,21 @@ class LtvService:
         )
 
     async def predictions(
-        self, filters: Filters, model: FittedModel, settings: ClvSettings
+        self,
+        filters: Filters,
+        model: FittedModel,
+        settings: ClvSettings,
+        *,
+        where: Any = None,
     ) -> tuple[list[Customer], tuple[clv.Array, ...]]:
-        """Every customer in scope, most CLV first, with their predictions."""
-        rows = (await self.session.execute(self._customers(filters))).all()
+        """Every customer in scope (and ``where``, over their kept predictions), most CLV
+        first, with their predictions."""
+        customers = self._customers(filters)
+        if where is not None:
+            customers = customers.outerjoin(
+                AccountScore, AccountScore.account_id == AccountRollup.account_id
+            ).where(where)
+        rows = (await self.session.execute(customers)).all()
         customers = [_customer(r) for r in rows]
         data = histories([r[2:] for r in rows], self.now)
         figures = await asyncio.to_thread(predict, model, settings, data)
@@ -425,24 +508,125 @@ class LtvService:
     async def predictive(
         self, filters: Filters, model: FittedModel, settings: ClvSettings
     ) -> Predictive:
-        """Totals, the top `TOP` customers by CLV and the CLV histogram."""
-        customers, (purchases, alive, value, lifetime) = await self.predictions(
-            filters, model, settings
+        """Totals, the top `TOP` customers by CLV and the CLV histogram: from the kept
+        predictions where they are current, predicting the other customers here."""
+        made_at = await kept_at(self.session, model, settings)
+        if made_at is None:
+            return _summary(model, settings, *await self.predictions(filters, model, settings))
+        kept = and_(
+            AccountScore.clv.is_not(None),
+            AccountScore.expected_purchases.is_not(None),
+            computed_before(made_at),
         )
-        top = tuple(
-            Prediction(c, float(purchases[i]), float(alive[i]), float(value[i]), lifetime[i])
-            for i, c in enumerate(customers[:TOP])
-        )
+        live = await self.predictions(filters, model, settings, where=not_(kept))
+        fresh = _summary(model, settings, *live)
+        one = case((kept, 1), else_=0)
+        counted, purchases, lifetime, alive, most = (
+            await self.session.execute(
+                self._scored(
+                    func.sum(one),
+                    func.sum(case((kept, AccountScore.expected_purchases))),
+                    func.sum(case((kept, AccountScore.clv))),
+                    func.sum(case((kept, AccountScore.p_alive))),
+                    func.max(case((kept, AccountScore.clv))),
+                ).where(*self._scope(filters))
+            )
+        ).one()
+        customers = int(counted or 0) + fresh.customers
+        if not customers:
+            return fresh
+        top = await self._kept_top(filters, kept)
+        highest = max(float(most or 0), max((p.clv for p in fresh.top), default=0.0))
         return Predictive(
             model=model,
             settings=settings,
-            customers=len(customers),
-            purchases=float(purchases.sum()),
-            clv=float(lifetime.sum()),
-            alive=float(alive.mean()) if len(customers) else 0.0,
-            top=top,
-            bins=histogram(lifetime),
+            customers=customers,
+            purchases=float(purchases or 0) + fresh.purchases,
+            clv=float(lifetime or 0) + fresh.clv,
+            alive=(float(alive or 0) + fresh.alive * fresh.customers) / customers,
+            top=tuple(sorted((*top, *fresh.top), key=_by_clv)[:TOP]),
+            bins=await self._kept_bins(filters, kept, highest, live[1][3]),
         )
+
+    def _scored(self, *columns: Any) -> Any:
+        """``columns`` over the customers, each with their kept predictions if any."""
+        return (
+            select(*columns)
+            .select_from(AccountRollup)
+            .join(Account, Account.id == AccountRollup.account_id)
+            .outerjoin(AccountScore, AccountScore.account_id == AccountRollup.account_id)
+        )
+
+    async def _kept_top(self, filters: Filters, kept: Any) -> list[Prediction]:
+        rows = await self.session.execute(
+            self._scored(
+                AccountRollup.account_id,
+                Account.name,
+                *_ROLLUP_COLUMNS,
+                AccountScore.expected_purchases,
+                AccountScore.p_alive,
+                AccountScore.expected_value,
+                AccountScore.clv,
+            )
+            .where(*self._scope(filters), kept)
+            .order_by(AccountScore.clv.desc(), AccountScore.account_id)
+            .limit(TOP)
+        )
+        return [
+            Prediction(_customer(r), float(r[6]), float(r[7]), float(r[8]), float(r[9]))
+            for r in rows
+        ]
+
+    async def _kept_bins(
+        self, filters: Filters, kept: Any, highest: float, live: clv.Array
+    ) -> tuple[Bin, ...]:
+        """`histogram` over the kept and the live CLVs together, the kept ones counted in SQL."""
+        if highest <= 0:
+            return ()
+        width = int(nice_step(highest, ticks=BINS))
+        count = min(int(highest // width) + 1, BINS)
+        index = case(
+            (AccountScore.clv >= (count - 1) * width, count - 1),
+            else_=AccountScore.clv // width,
+        )
+        counts = np.zeros(count, dtype=np.int64)
+        rows = await self.session.execute(
+            self._scored(index, func.count()).where(*self._scope(filters), kept).group_by(index)
+        )
+        for i, n in rows:
+            counts[int(i)] += int(n)
+        live = live[np.isfinite(live)]
+        counts += np.bincount(
+            np.minimum((live // width).astype(np.int64), count - 1), minlength=count
+        )
+        return tuple(Bin(i * width, (i + 1) * width, int(c)) for i, c in enumerate(counts))
+
+
+def _by_clv(prediction: Prediction) -> tuple[float, str]:
+    return (-prediction.clv, str(prediction.customer.account_id))
+
+
+def _summary(
+    model: FittedModel,
+    settings: ClvSettings,
+    customers: list[Customer],
+    figures: tuple[clv.Array, ...],
+) -> Predictive:
+    purchases, alive, value, lifetime = figures
+    top = tuple(
+        Prediction(c, float(purchases[i]), float(alive[i]), float(value[i]), float(lifetime[i]))
+        for i, c in enumerate(customers[:TOP])
+    )
+    return Predictive(
+        model=model,
+        settings=settings,
+        customers=len(customers),
+        purchases=float(purchases.sum()),
+        clv=float(lifetime.sum()),
+        alive=float(alive.mean()) if len(customers) else 0.0,
+        top=top,
+        bins=histogram(lifetime),
+    )
 
 
 def _customer(row: Sequence[Any]) -> Customer:
@@ -539,23 +723,27 @@ async def ltv_page(
 
 
 @post(f"{URL}/settings", include_in_schema=False)
-async def ltv_settings(
-    request: Req, db: NamedDependency[AsyncSession], actor: NamedDependency[Actor]
-) -> Redirect:
-    """Save the horizon and the discount rate (admins), then show the page again."""
+async def ltv_settings(request: Req, actor: NamedDependency[Actor]) -> Redirect:
+    """Save the horizon and the discount rate (admins), predict every customer with them,
+    then show the page again."""
     form = await request.form()
-    await LtvService(db, actor).save_settings(
-        {"months": form.get("months", ""), "discount": form.get("discount", "")}
-    )
+    database: Database = request.app.state.database
+    async with database.writing() as session:
+        await LtvService(session, actor).save_settings(
+            {"months": form.get("months", ""), "discount": form.get("discount", "")}
+        )
+    await keep_predictions(database, utcnow())
     return Redirect(URL, status_code=303)
 
 
 @post(f"{URL}/refit", include_in_schema=False)
 async def ltv_refit(request: Req, actor: NamedDependency[Actor]) -> Redirect:
-    """Fit the model again now (admins)."""
+    """Fit the model again now and predict every customer with it (admins)."""
     if not actor.is_admin:
         raise Forbidden(ADMINS_ONLY)
-    await refit(request.app.state.database, actor, utcnow())
+    database: Database = request.app.state.database
+    if await refit(database, actor, utcnow()) is not None:
+        await keep_predictions(database, utcnow())
     return Redirect(URL, status_code=303)
 
 

@@ -101,7 +101,8 @@ class Segment(Record, SoftDelete, Base):
 
 class AccountScore(Base):
     """Each customer's RFM scores and segment among all customers, and predicted lifetime
-    value: made by the worker once a day (`server.analytics.scores`), read by the briefing."""
+    value: made by the worker once a day (`server.analytics.scores`), read by the briefing and,
+    while the model and settings it was predicted with are current, by the LTV page."""
 
     __tablename__ = "account_scores"
 
@@ -114,4 +115,9 @@ class AccountScore(Base):
     segment: Mapped[str] = mapped_column(String(16))
     clv: Mapped[int | None] = mapped_column(BigInteger)
     p_alive: Mapped[float | None]
+    expected_purchases: Mapped[float | None]  # over the horizon
+    expected_value: Mapped[float | None]  # of one purchase, yen
     scored_at: Mapped[datetime]
+
+    # the LTV page's top customers: a backward scan that stops after them
+    __table_args__ = (Index("ix_account_scores_clv", "clv", "account_id"),)

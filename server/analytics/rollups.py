@@ -20,7 +20,19 @@ from datetime import datetime, timedelta
 from itertools import chain, islice
 from typing import Any, Final
 
-from sqlalchemy import and_, case, delete, event, exists, func, inspect, literal, select, true
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    delete,
+    event,
+    exists,
+    func,
+    inspect,
+    literal,
+    select,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -139,6 +151,12 @@ async def refresh_window(session: AsyncSession, now: datetime | None = None) -> 
         for statement in recompute_statements(session, chunk, moment):
             await session.execute(statement)
     return len(ids)
+
+
+def computed_before(moment: datetime) -> ColumnElement[bool]:
+    """The rollups last recomputed at or before ``moment``: each is recomputed with its
+    ``window_start`` `WINDOW` before the time of recomputing."""
+    return AccountRollup.window_start <= moment - WINDOW
 
 
 def _chunks(items: list[uuid.UUID]) -> Iterator[list[uuid.UUID]]:

@@ -2,17 +2,18 @@
 
 The briefing shows both for one account; scoring one account means ranking it among every
 customer, so the worker scores them all once a day (`score_all`: one ``INSERT … SELECT`` of
-the RFM scores over every rollup, then the stored lifetime value model applied to the same
-customers) and the briefing reads one row. Scores are company-wide — the RFM page can also
-score within a rep's or a team's book — and as old as the last run (`SCORE_EVERY`).
+the RFM scores over every rollup, then `ltv.keep_predictions`: the stored lifetime value
+model applied to the same customers) and the briefing reads one row. Scores are company-wide
+— the RFM page can also score within a rep's or a team's book — and as old as the last run
+(`SCORE_EVERY`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
-from sqlalchemy import Table, bindparam, delete, func, insert, literal, select, update
+from sqlalchemy import delete, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.analytics import ltv
@@ -24,7 +25,6 @@ from server.db import Database, UTCDateTime
 
 SCORE_EVERY: Final = timedelta(days=1)
 SETTING: Final = "scores"
-_CHUNK: Final = 1000
 
 
 async def score_all(database: Database, now: datetime) -> int:
@@ -49,7 +49,7 @@ async def score_all(database: Database, now: datetime) -> int:
             )
         )
         count = await _mark(session, now)
-    await _lifetime_values(database, now)
+    await ltv.keep_predictions(database, now)
     return count
 
 
@@ -59,31 +59,15 @@ async def _mark(session: AsyncSession, now: datetime) -> int:
     return count
 
 
-async def _lifetime_values(database: Database, now: datetime) -> None:
-    """The stored model's CLV and P(alive) for every scored customer (none without a model)."""
-    model = await ltv.current_model(database, now)
-    if model is None:
-        return
+async def predictions_due(database: Database, now: datetime) -> bool:
+    """Whether the kept lifetime value predictions were made with another model or other
+    settings than the current ones (a refit, a change by an admin)."""
     async with database.session() as session:
-        service = ltv.LtvService(session, Actor.system(), now)
-        everyone = Filters(start=None, end=now.date())
-        customers, (_, alive, _, lifetime) = await service.predictions(
-            everyone, model, await service.settings()
-        )
-    table: Any = AccountScore.__table__
-    assert isinstance(table, Table)  # noqa: S101 - a mapped class has its table
-    statement = (
-        update(table)
-        .where(table.c.account_id == bindparam("key"))
-        .values(clv=bindparam("value"), p_alive=bindparam("alive"))
-    )
-    values = [
-        {"key": c.account_id, "value": round(float(v)), "alive": float(a)}
-        for c, v, a in zip(customers, lifetime, alive, strict=True)
-    ]
-    async with database.writing() as session:
-        for start in range(0, len(values), _CHUNK):
-            await session.execute(statement, values[start : start + _CHUNK])
+        model = await ltv.stored_model(session)
+        if model is None:
+            return False
+        settings = await ltv.LtvService(session, Actor.system(), now).settings()
+        return await ltv.kept_at(session, model, settings) is None
 
 
 async def due(database: Database, now: datetime) -> bool:

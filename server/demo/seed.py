@@ -205,9 +205,7 @@ async def _analyze(database: Database) -> None:
             autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
             await autocommit.exec_driver_sql("VACUUM (ANALYZE)")  # not inside a transaction
         return
-    async with database.writing() as session:
-        await session.execute(text("PRAGMA analysis_limit = 1000"))  # sampled, quick
-        await session.execute(text("ANALYZE"))
+    await database.analyze()
 
 
 async def _ensure_default_pipeline(session: AsyncSession, at: datetime) -> None:

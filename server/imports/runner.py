@@ -24,7 +24,7 @@ from datetime import timedelta
 from itertools import islice
 from typing import Any, Final
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts.models import Account
@@ -112,17 +112,8 @@ async def claim(
 
 
 async def refresh_statistics(database: Database, tables: Sequence[str] = MATCHED) -> None:
-    """``ANALYZE`` the tables an import matches rows against (or ``tables``); on a sample, so
-    it stays cheap however large they grow (SQLite: ``analysis_limit``; PostgreSQL samples by
-    itself)."""
-    async with database.session(write=True) as session:
-        if database.is_sqlite:
-            await session.execute(text("PRAGMA analysis_limit=1000"))
-            for table in tables:
-                await session.execute(text(f"ANALYZE {table}"))
-        else:
-            await session.execute(text(f"ANALYZE {', '.join(tables)}"))
-        await session.commit()
+    """``ANALYZE`` the tables an import matches rows against (or ``tables``)."""
+    await database.analyze(tables)
 
 
 async def run_due(
