@@ -40,7 +40,6 @@ from sqlalchemy import (
     String,
     case,
     cast,
-    exists,
     func,
     literal,
     literal_column,
@@ -165,20 +164,15 @@ class CycleService:
         accounts: ColumnElement[bool] | None,
     ) -> list[ColumnElement[bool]]:
         first, last = moments([start or end, end], self.actor.time_zone)
-        # The deal's account, probed per deal: the closed deals of a period are found through
-        # their (status, closed_at) index, never by walking every visible account's deals.
-        on_account = exists().where(
-            Account.id == Deal.account_id,
-            visible_accounts(self.actor),
-            Account.deleted_at.is_(None),
-            *([] if accounts is None else [accounts]),
-        )
         where = [
             Deal.status.in_([Outcome.WON, Outcome.LOST]),
             Deal.deleted_at.is_(None),
             Deal.closed_at < last,
-            on_account,
+            visible_accounts(self.actor),
+            Account.deleted_at.is_(None),
         ]
+        if accounts is not None:
+            where.append(accounts)
         if start is not None:
             where.append(Deal.closed_at >= first)
         if owner_id is not None:
@@ -261,6 +255,9 @@ class CycleService:
                     "contact"
                 ),
             )
+            # Each closed deal's account, probed per deal: the period's closed deals are found
+            # (and read) through their index, never by walking every visible account's deals.
+            .join(Account, Account.id == Deal.account_id)
             .where(*where)
             .cte("closed")
             .prefix_with("MATERIALIZED")
@@ -306,7 +303,10 @@ class CycleService:
                         key.label("key"),
                         days.label("days"),
                         func.row_number().over(partition_by=partition, order_by=days).label("rank"),
-                        func.count().over(partition_by=partition).label("size"),
+                        # the group's size over the same order (one sort for both windows)
+                        func.count()
+                        .over(partition_by=partition, order_by=days, rows=(None, None))
+                        .label("size"),
                     )
                     .where(days.is_not(None))
                     .subquery()

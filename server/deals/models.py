@@ -124,7 +124,19 @@ class Deal(Record, SoftDelete, Base):
         Index("ix_deals_owner_status", "owner_id", "status", "expected_close_on"),
         Index("ix_deals_stage_status", "stage_id", "status"),
         Index("ix_deals_status_close", "status", "expected_close_on"),
-        Index("ix_deals_status_closed_at", "status", "closed_at"),
+        # The closed deals of a period with all the sales cycle reads of them: found and
+        # read from the index alone, never from the deals' rows.
+        Index(
+            "ix_deals_closed",
+            "status",
+            "closed_at",
+            "deleted_at",
+            "account_id",
+            "owner_id",
+            "source",
+            "created_at",
+            "id",
+        ),
     )
 
     def public(self) -> dict[str, Any]:
