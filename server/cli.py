@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 
 from server.analytics.rfm import store_quintiles
 from server.analytics.rollups import rebuild
+from server.analytics.scores import score_all
 from server.auth.scope import Actor
 from server.auth.service import AuthService, UserService
 from server.backup.archive import (
@@ -137,15 +138,18 @@ def analytics() -> None:
 @analytics.command("rebuild")
 def analytics_rebuild() -> None:
     """Recompute every account's purchase rollup (after a bulk load around the app) and the
-    RFM quintile boundaries."""
+    RFM quintile boundaries, then what the worker does daily: the planner statistics, and
+    every customer's RFM segment and predicted lifetime value."""
 
-    async def work(database: Database, _settings: Settings) -> int:
+    async def work(database: Database, _settings: Settings) -> tuple[int, int]:
         async with database.writing() as session:
             count = await rebuild(session)
             await store_quintiles(session, utcnow())
-            return count
+        await database.analyze()
+        return count, await score_all(database, utcnow())
 
-    click.echo(f"Rebuilt the purchase rollups of {_run(work)} accounts.")
+    accounts, customers = _run(work)
+    click.echo(f"Rebuilt the purchase rollups of {accounts} accounts; scored {customers}.")
 
 
 @main.group()

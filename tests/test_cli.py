@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 from click.testing import CliRunner
 from litestar.testing import TestClient
+from sqlalchemy import delete, func, insert, select
 
+from server.analytics.models import AccountRollup, AccountScore
 from server.app import create_app
 from server.cli import main
+from server.db import Database
+from server.purchases.models import Purchase
 from server.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,6 +148,79 @@ def test_demo_seeds_once_and_prints_the_logins(run) -> None:  # type: ignore[no-
     code, out = run("demo", "--accounts", "30")
     assert code == 1
     assert "already holds data" in out
+
+
+def test_analytics_rebuild_restores_rollups_and_scores_after_a_bulk_load(  # type: ignore[no-untyped-def]
+    run, database_url: str
+) -> None:
+    assert run("demo", "--accounts", "60", "--seed", "3")[0] == 0
+    asyncio.run(_bulk_load(database_url))
+    assert asyncio.run(_analytics(database_url))[0] == {}
+
+    code, out = run("analytics", "rebuild")
+
+    assert code == 0, out
+    rollups, purchases, scored, predicted = asyncio.run(_analytics(database_url))
+    assert rollups == purchases
+    assert f"Rebuilt the purchase rollups of {len(purchases)} accounts; scored" in out
+    assert scored == predicted == len(purchases)  # every customer has a segment and a CLV
+
+
+async def _bulk_load(url: str) -> None:
+    """Purchases written around the app: a copy of every purchase, and no rollups or scores."""
+    database = Database(url)
+    try:
+        async with database.writing() as session:
+            rows = (await session.execute(select(Purchase))).scalars().all()
+            copies = [
+                {
+                    "id": uuid.uuid4(),
+                    "account_id": p.account_id,
+                    "purchased_at": p.purchased_at,
+                    "amount": p.amount,
+                }
+                for p in rows
+            ]
+            await session.execute(insert(Purchase), copies)
+            await session.execute(delete(AccountScore))
+            await session.execute(delete(AccountRollup))
+    finally:
+        await database.dispose()
+
+
+async def _analytics(
+    url: str,
+) -> tuple[dict[uuid.UUID, tuple[int, int]], dict[uuid.UUID, tuple[int, int]], int, int]:
+    """Each account's rollup (count, total), the same from its purchases, and the customers
+    scored and predicted."""
+    database = Database(url)
+    try:
+        async with database.session() as session:
+            rollups = {
+                a: (int(c), int(t))
+                for a, c, t in await session.execute(
+                    select(
+                        AccountRollup.account_id,
+                        AccountRollup.purchase_count,
+                        AccountRollup.purchase_total,
+                    )
+                )
+            }
+            purchases = {
+                a: (int(c), int(t))
+                for a, c, t in await session.execute(
+                    select(Purchase.account_id, func.count(), func.sum(Purchase.amount)).group_by(
+                        Purchase.account_id
+                    )
+                )
+            }
+            scored = await session.scalar(select(func.count()).select_from(AccountScore))
+            predicted = await session.scalar(
+                select(func.count()).where(AccountScore.clv.is_not(None))
+            )
+        return rollups, purchases, int(scored or 0), int(predicted or 0)
+    finally:
+        await database.dispose()
 
 
 def _free_port() -> int:
