@@ -301,6 +301,17 @@ def _analytics(f: dict[str, Any]) -> Iterator[Row]:
             "",
             "",
         )
+        if "scoring" in b:
+            scoring = b["scoring"]
+            yield (
+                f"{backend}: the worker's daily pass before the pages: LTV fit; planner "
+                "statistics; RFM and LTV for every customer, s",
+                f"{scoring['fit_seconds']}; {scoring['analyze_seconds']}; "
+                f"{scoring['score_seconds']}",
+                "",
+                "",
+                "–",
+            )
         pages = b["pages"]
         for page in pages["manager"]:
             manager, admin = pages["manager"][page], pages["admin"][page]

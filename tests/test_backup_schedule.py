@@ -5,9 +5,10 @@ admin's page that lists, checks and hands out the archives."""
 from __future__ import annotations
 
 import asyncio
+import os
 import zipfile
 from dataclasses import replace
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -138,6 +139,28 @@ async def test_the_archive_just_written_is_never_pruned(
     assert (folder / archive_name(at(DAY, "03:00"))).is_file()
     # 30 days, the newest of 10 more months (Nov and Dec 2027 are within those days), and it.
     assert len(archives(settings)) == 30 + 10 + 1
+
+
+async def test_what_a_stopped_worker_half_wrote_is_removed_after_a_day(
+    database: Database, settings: Settings
+) -> None:
+    folder = settings.backup_path
+    folder.mkdir(parents=True)
+    stale = folder / f".{archive_name(at(DAY - timedelta(days=2), '03:00'))}.1a2b3c4d.partial"
+    fresh = folder / f".{archive_name(at(DAY, '02:59'))}.5e6f7a8b.partial"  # perhaps writing
+    someone_elses = folder / ".before-the-move.zip.1a2b3c4d.partial"
+    for path in (stale, fresh, someone_elses):
+        path.write_bytes(b"PK")
+    two_days_ago = datetime.now(UTC).timestamp() - 2 * 24 * 3600
+    for path in (stale, someone_elses):
+        os.utime(path, (two_days_ago, two_days_ago))
+
+    assert await tick(database, settings, at(DAY, "03:00"), "w") == "ok"
+
+    assert not stale.exists()
+    assert fresh.exists()
+    assert someone_elses.exists()  # not a name the scheduler gives
+    assert (folder / archive_name(at(DAY, "03:00"))).is_file()
 
 
 async def test_a_run_lost_with_its_worker_is_marked_failed(

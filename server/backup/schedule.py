@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from time import monotonic
+from time import time as wall_clock
 from typing import Final
 from zoneinfo import ZoneInfo
 
@@ -53,6 +54,8 @@ CHECK_EVERY: Final = 10.0  # seconds between looks for a due or queued run
 SUFFIX: Final = ".zip"
 NAME: Final = re.compile(r"fieldcrm-(\d{8}T\d{6}Z)\.zip")
 NAME_TIME: Final = "%Y%m%dT%H%M%SZ"
+PARTIAL: Final = re.compile(r"\.fieldcrm-\d{8}T\d{6}Z\.zip\.[0-9a-f]+\.partial")
+ABANDONED_AFTER: Final = timedelta(days=1)  # no archive takes a day to write
 PAGE_URL: Final = "/admin/backups"
 
 WORKER_LOST = _l("The worker stopped while it was writing this backup.")
@@ -105,15 +108,32 @@ def to_keep(archives: dict[str, datetime], zone: ZoneInfo) -> set[str]:
 
 
 def prune(directory: Path, zone: ZoneInfo, written: str) -> list[str]:
-    """Delete the scheduler's archives beyond the retention, never ``written``; their names."""
+    """Delete the scheduler's archives beyond the retention, never ``written``, and what
+    workers stopped mid-write left of theirs (`abandoned`); the names deleted."""
     archives = scheduled_archives(directory)
     keep = to_keep(archives, zone) | {written}
     deleted = []
-    for name in sorted(set(archives) - keep):
+    for name in sorted(set(archives) - keep) + abandoned(directory):
         with contextlib.suppress(FileNotFoundError):
             (directory / name).unlink()
         deleted.append(name)
     return deleted
+
+
+def abandoned(directory: Path) -> list[str]:
+    """The half-written archives of the scheduler's names (`dump.backup` writes into a hidden
+    ``.partial`` file and renames it when complete) last touched over `ABANDONED_AFTER` ago:
+    left by a worker that was stopped mid-write. File times are the real clock's."""
+    oldest = wall_clock() - ABANDONED_AFTER.total_seconds()
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return []
+    return sorted(
+        entry.name
+        for entry in entries
+        if PARTIAL.fullmatch(entry.name) and entry.is_file() and entry.stat().st_mtime < oldest
+    )
 
 
 def _unusable(directory: Path, reason: str) -> Text:
