@@ -94,6 +94,8 @@ def registration_id(cdp: Any, page: Page, server_url: str) -> str:
 
 
 def deliver(context: BrowserContext, page: Page, server_url: str, message: dict[str, Any]) -> None:
+    # to an active worker: one still installing or activating is not sent the push
+    page.evaluate("() => navigator.serviceWorker.ready.then(() => true)")
     cdp = context.new_cdp_session(page)
     registration = registration_id(cdp, page, server_url)
     cdp.send(

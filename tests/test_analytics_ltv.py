@@ -506,6 +506,7 @@ async def test_a_customer_who_bought_since_is_predicted_afresh(
         name = account.name
     html = await page_of(client, admin.email)
     assert top_rows(html)[0] == (name, "987,654,321円")
+    assert "時点のもので、その後に購入のあった顧客はいま予測しています" in html
 
     # … until the customer buys again: then they are predicted with their new purchase.
     client.cookies.clear()  # the rep's own request, not the admin's session

@@ -376,6 +376,7 @@ class Predictive:
     alive: float  # the mean P(alive)
     top: tuple[Prediction, ...]
     bins: tuple[Bin, ...]
+    made_at: datetime | None = None  # of the kept predictions the figures use, if any
 
 
 def predict(
@@ -546,6 +547,7 @@ class LtvService:
             alive=(float(alive or 0) + fresh.alive * fresh.customers) / customers,
             top=tuple(sorted((*top, *fresh.top), key=_by_clv)[:TOP]),
             bins=await self._kept_bins(filters, kept, highest, live[1][3]),
+            made_at=made_at,
         )
 
     def _scored(self, *columns: Any) -> Any:
