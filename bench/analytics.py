@@ -169,14 +169,15 @@ async def _counts(data: Dataset) -> dict[str, int]:
 
 async def _score(data: Dataset) -> dict[str, Any]:
     """What the worker does once a day before the pages are read: fit the lifetime value
-    model, refresh the planner statistics, then score (RFM) and predict every customer; the
-    seconds of each."""
+    model, refresh the planner statistics (SQLite), then score (RFM) and predict every
+    customer; the seconds of each."""
     database = Database(data.url)
     try:
         started = time.perf_counter()
         await ltv.refit(database, None, utcnow())
         fitted = time.perf_counter()
-        await database.analyze()
+        if database.is_sqlite:  # as the worker: PostgreSQL's autovacuum keeps its own
+            await database.analyze()
         analyzed = time.perf_counter()
         customers = await scores.score_all(database, utcnow())
         return {

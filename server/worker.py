@@ -66,7 +66,8 @@ async def housekeeping(database: Database, settings: Settings) -> None:
             await rfm.store_quintiles(session, utcnow())
     await ltv.current_model(database, utcnow(), refit_stale=True)
     if await scores.due(database, utcnow()):
-        await database.analyze()  # once a day too: the planner's picture of grown tables
+        if database.is_sqlite:  # PostgreSQL's autovacuum keeps its own statistics
+            await database.analyze()  # the planner's picture of grown tables, once a day
         log.info(
             "scored %d customers (RFM, lifetime value)", await scores.score_all(database, utcnow())
         )

@@ -66,14 +66,13 @@ async def test_the_briefing_shows_the_segment_and_the_predicted_value(
     assert f"{best.clv:,}円" in part
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # PostgreSQL's autovacuum analyses by itself
 async def test_the_daily_pass_gives_sqlite_full_planner_statistics(
     database: Database, settings: Settings, rep: Person
 ) -> None:
     """1,500 accounts of one rep: a sampled ``ANALYZE`` (the first thousand index entries)
     tells SQLite's planner about a thousand a rep, and it reads them through the owner index;
-    the daily pass counts them all. (PostgreSQL samples and analyses by itself.)"""
-    if not database.is_sqlite:
-        pytest.skip("SQLite's statistics")
+    the daily pass counts them all."""
     await create_account(rep, name="元の取引先")
     async with database.writing() as session:
         names = [row[1] for row in await session.execute(text("PRAGMA table_info(accounts)"))]

@@ -58,6 +58,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import numpy.typing as npt
 from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.response import Redirect, Stream, Template
@@ -405,10 +406,23 @@ def histogram(values: clv.Array, bins: int = BINS) -> tuple[Bin, ...]:
     values = values[np.isfinite(values)]
     if values.size == 0 or values.max() <= 0:
         return ()
-    width = int(nice_step(float(values.max()), ticks=bins))
-    count = min(int(values.max() // width) + 1, bins)
+    width, count = ranges(float(values.max()), bins)
+    return _bins(width, counted(values, width, count))
+
+
+def ranges(highest: float, bins: int = BINS) -> tuple[int, int]:
+    """The round width and the number of the ranges from 0 yen that hold ``highest``."""
+    width = int(nice_step(highest, ticks=bins))
+    return width, min(int(highest // width) + 1, bins)
+
+
+def counted(values: clv.Array, width: int, count: int) -> npt.NDArray[np.int64]:
+    """How many of the (finite) ``values`` fall in each range; the last holds the rest."""
     index = np.minimum((values // width).astype(np.int64), count - 1)
-    counts = np.bincount(index, minlength=count)
+    return np.bincount(index, minlength=count)
+
+
+def _bins(width: int, counts: npt.NDArray[np.int64]) -> tuple[Bin, ...]:
     return tuple(Bin(i * width, (i + 1) * width, int(c)) for i, c in enumerate(counts))
 
 
@@ -585,8 +599,7 @@ class LtvService:
         """`histogram` over the kept and the live CLVs together, the kept ones counted in SQL."""
         if highest <= 0:
             return ()
-        width = int(nice_step(highest, ticks=BINS))
-        count = min(int(highest // width) + 1, BINS)
+        width, count = ranges(highest)
         index = case(
             (AccountScore.clv >= (count - 1) * width, count - 1),
             else_=AccountScore.clv // width,
@@ -597,11 +610,7 @@ class LtvService:
         )
         for i, n in rows:
             counts[int(i)] += int(n)
-        live = live[np.isfinite(live)]
-        counts += np.bincount(
-            np.minimum((live // width).astype(np.int64), count - 1), minlength=count
-        )
-        return tuple(Bin(i * width, (i + 1) * width, int(c)) for i, c in enumerate(counts))
+        return _bins(width, counts + counted(live[np.isfinite(live)], width, count))
 
 
 def _by_clv(prediction: Prediction) -> tuple[float, str]:
